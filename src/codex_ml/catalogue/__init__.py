@@ -1,0 +1,1 @@
+"""The bundled offline catalogue: a built-in hook plugin (see :mod:`.plugin`)."""

@@ -1,0 +1,310 @@
+"""The one-per-process scan of installed entry points, with a persistent index.
+
+``importlib.metadata.entry_points()`` reads the metadata of every installed
+distribution on every call; pluggy's ``load_setuptools_entrypoints`` does that
+and then imports every plugin. Here the installed distributions are read once
+per process for all ``codex_ml.*`` groups together, nothing is imported, and
+the result is kept in an on-disk index so that the next process only has to
+``stat`` a handful of paths to know it is still true.
+
+The index is keyed by the interpreter and ``sys.path``. It is trusted only
+while every ``sys.path`` entry and every ``entry_points.txt`` it read keep
+their modification times, so installing or removing a distribution (which
+changes its ``sys.path`` directory) is seen by the very next lookup. A path
+modified within the last few seconds is never trusted (the "racy timestamp"
+problem git has too). Writes go to a temporary file renamed into place, so two
+processes building the index at once each leave a complete file.
+
+Set ``CODEX_ML_DISCOVERY_CACHE=0`` to skip the index, ``CODEX_ML_CACHE_DIR`` to
+move it.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = ["EntryPointRecord", "Scan", "installed_entry_points", "rescan"]
+
+#: Only entry-point groups starting with this prefix are recorded.
+GROUP_PREFIX = "codex_ml."
+
+_INDEX_FORMAT = 1
+#: Paths changed more recently than this are not trusted in a persisted index.
+_RACY_SECONDS = 2.0
+
+
+@dataclass(frozen=True, slots=True)
+class EntryPointRecord:
+    """One declared entry point, with the distribution that declared it."""
+
+    group: str
+    name: str
+    value: str
+    distribution: str
+    version: str
+    location: str  # the *.dist-info / *.egg-info directory
+
+    @property
+    def module(self) -> str:
+        return self.value.partition(":")[0].strip()
+
+    @property
+    def attr(self) -> str:
+        return self.value.partition(":")[2].strip()
+
+
+@dataclass(frozen=True, slots=True)
+class Scan:
+    """Every ``codex_ml.*`` entry point installed, in ``sys.path`` order."""
+
+    entries: tuple[EntryPointRecord, ...]
+    from_index: bool = False
+
+    def group(self, name: str) -> list[EntryPointRecord]:
+        return [record for record in self.entries if record.group == name]
+
+
+_lock = threading.Lock()
+_scan: Scan | None = None
+
+
+def installed_entry_points() -> Scan:
+    """The scan of this process, made on first use."""
+    global _scan
+    scan = _scan
+    if scan is None:
+        with _lock:
+            if _scan is None:
+                _scan = _load_or_build()
+            scan = _scan
+    return scan
+
+
+def rescan() -> Scan:
+    """Forget this process's scan and look at the installed distributions again."""
+    global _scan
+    with _lock:
+        _scan = None
+    return installed_entry_points()
+
+
+# -- scanning -----------------------------------------------------------------------------------
+
+_NAME_SEPARATORS = re.compile(r"[-_.]+")
+
+
+def normalize_distribution_name(name: str) -> str:
+    """PEP 503 normalisation: ``Codex_ML.Toy`` and ``codex-ml-toy`` are one distribution."""
+    return _NAME_SEPARATORS.sub("-", name).lower()
+
+
+def _search_paths() -> list[str]:
+    return [os.path.abspath(entry or ".") for entry in sys.path]
+
+
+def _metadata_dirs(directory: str) -> list[str]:
+    try:
+        names = os.listdir(directory)
+    except OSError:
+        return []
+    found = [name for name in names if name.endswith((".dist-info", ".egg-info"))]
+    # A deterministic order; a wheel's dist-info beats a stale in-tree egg-info.
+    found.sort(key=lambda name: (name.endswith(".egg-info"), name))
+    return found
+
+
+def _name_from_dir(dirname: str) -> str:
+    stem = dirname.rsplit(".", 1)[0]
+    return stem.split("-", 1)[0]
+
+
+def _read_headers(meta_dir: str) -> tuple[str | None, str | None]:
+    """Name and Version from METADATA / PKG-INFO, reading only the header block."""
+    name = version = None
+    for filename in ("METADATA", "PKG-INFO"):
+        try:
+            with open(os.path.join(meta_dir, filename), encoding="utf-8", errors="replace") as fh:
+                for line in fh:
+                    if not line.strip():
+                        break
+                    if line.startswith("Name:") and name is None:
+                        name = line[5:].strip()
+                    elif line.startswith("Version:") and version is None:
+                        version = line[8:].strip()
+        except OSError:
+            continue
+        break
+    return name, version
+
+
+def parse_entry_points(text: str) -> list[tuple[str, str, str]]:
+    """``(group, name, value)`` for every ``codex_ml.*`` entry in an entry_points.txt."""
+    records = []
+    group = None
+    for raw in text.splitlines():
+        line = raw.strip()
+        if not line or line.startswith(("#", ";")):
+            continue
+        if line.startswith("[") and line.endswith("]"):
+            group = line[1:-1].strip()
+            continue
+        if group is None or not group.startswith(GROUP_PREFIX) or "=" not in line:
+            continue
+        name, _, value = line.partition("=")
+        records.append((group, name.strip(), value.strip()))
+    return records
+
+
+def _scan_directory(
+    directory: str, seen: set[str], records: list[EntryPointRecord], watched: dict[str, int]
+) -> None:
+    for dirname in _metadata_dirs(directory):
+        meta_dir = os.path.join(directory, dirname)
+        normalized = normalize_distribution_name(_name_from_dir(dirname))
+        if normalized in seen:
+            continue  # the same distribution earlier on sys.path wins
+        seen.add(normalized)
+        ep_file = os.path.join(meta_dir, "entry_points.txt")
+        try:
+            with open(ep_file, encoding="utf-8", errors="replace") as fh:
+                text = fh.read()
+        except OSError:
+            continue
+        if "[" + GROUP_PREFIX not in text:
+            continue
+        declared = parse_entry_points(text)
+        if not declared:
+            continue
+        watched[ep_file] = _mtime_ns(ep_file)
+        name, version = _read_headers(meta_dir)
+        name = name or _name_from_dir(dirname)
+        for group, ep_name, value in declared:
+            records.append(EntryPointRecord(group, ep_name, value, name, version or "", meta_dir))
+
+
+def _scan_archive(path: str, seen: set[str], records: list[EntryPointRecord]) -> None:
+    """Zip archives on sys.path (rare) go through importlib.metadata itself."""
+    from importlib.metadata import distributions
+
+    for dist in distributions(path=[path]):
+        name = dist.metadata["Name"] or ""
+        normalized = normalize_distribution_name(name)
+        if not name or normalized in seen:
+            continue
+        seen.add(normalized)
+        for ep in dist.entry_points:
+            if ep.group.startswith(GROUP_PREFIX):
+                records.append(
+                    EntryPointRecord(ep.group, ep.name, ep.value, name, dist.version, path)
+                )
+
+
+def _mtime_ns(path: str) -> int:
+    try:
+        return os.stat(path).st_mtime_ns
+    except OSError:
+        return -1
+
+
+def _build(paths: list[str]) -> tuple[Scan, dict[str, int]]:
+    seen: set[str] = set()
+    records: list[EntryPointRecord] = []
+    watched: dict[str, int] = {}
+    for path in paths:
+        watched[path] = _mtime_ns(path)
+        if os.path.isdir(path):
+            _scan_directory(path, seen, records, watched)
+        elif os.path.isfile(path):
+            _scan_archive(path, seen, records)
+    return Scan(tuple(records)), watched
+
+
+# -- the persistent index -----------------------------------------------------------------------
+
+
+def _index_enabled() -> bool:
+    return os.environ.get("CODEX_ML_DISCOVERY_CACHE", "1").strip().lower() not in (
+        "0",
+        "false",
+        "no",
+        "off",
+    )
+
+
+def cache_dir() -> Path:
+    """Where the discovery index lives (``CODEX_ML_CACHE_DIR`` or the XDG cache)."""
+    explicit = os.environ.get("CODEX_ML_CACHE_DIR")
+    if explicit:
+        return Path(explicit).expanduser()
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "codex-ml"
+
+
+def _index_identity(paths: list[str]) -> str:
+    return "\0".join([str(_INDEX_FORMAT), sys.executable, sys.version, *paths])
+
+
+def _index_path(identity: str) -> Path:
+    import zlib
+
+    digest = zlib.crc32(identity.encode("utf-8", "surrogateescape"))
+    return cache_dir() / f"discovery-{digest:08x}.json"
+
+
+def _read_index(path: Path, identity: str) -> Scan | None:
+    import json
+
+    try:
+        with open(path, encoding="utf-8") as fh:
+            data = json.load(fh)
+        if data.get("identity") != identity:
+            return None
+        for watched_path, mtime in data["watched"]:
+            if _mtime_ns(watched_path) != mtime:
+                return None
+        entries = tuple(EntryPointRecord(*row) for row in data["entries"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None  # a missing, stale or damaged index is simply rebuilt
+    return Scan(entries, from_index=True)
+
+
+def _write_index(path: Path, identity: str, scan: Scan, watched: dict[str, int]) -> None:
+    import json
+    import time
+
+    newest_allowed = time.time_ns() - int(_RACY_SECONDS * 1e9)
+    if any(mtime > newest_allowed for mtime in watched.values()):
+        return  # something changed moments ago; a later process will persist it
+    data = {
+        "identity": identity,
+        "watched": sorted(watched.items()),
+        "entries": [
+            [r.group, r.name, r.value, r.distribution, r.version, r.location] for r in scan.entries
+        ],
+    }
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f"{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+        with open(tmp, "w", encoding="utf-8") as fh:
+            json.dump(data, fh, separators=(",", ":"))
+        os.replace(tmp, path)
+    except OSError:
+        pass  # a read-only cache dir only costs speed, never correctness
+
+
+def _load_or_build() -> Scan:
+    paths = _search_paths()
+    if not _index_enabled():
+        return _build(paths)[0]
+    identity = _index_identity(paths)
+    index = _index_path(identity)
+    scan = _read_index(index, identity)
+    if scan is None:
+        scan, watched = _build(paths)
+        _write_index(index, identity, scan, watched)
+    return scan

@@ -1,0 +1,211 @@
+"""The pluggy plugin manager, with provenance kept and failures returned as data.
+
+:class:`PluginHost` registers the built-in plugins it is given, then the hook
+plugins declared in the ``codex_ml.plugins`` entry-point group (from the shared
+scan, never a rescan), validating each one on its own. It calls every hook
+implementation separately, so each key it returns knows the plugin (and
+distribution) that gave it; a plugin that fails to import, to validate, or in
+its hook becomes a :class:`PluginFailure` and the other plugins carry on.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import pluggy
+
+from codex_ml._version import __version__
+from codex_ml.plugins import hookspecs
+from codex_ml.plugins.discovery import EntryPointRecord, Scan, installed_entry_points
+from codex_ml.plugins.kinds import PLUGIN_GROUP, PROJECT_NAME, kind_named
+from codex_ml.plugins.lazy import load_target
+from codex_ml.plugins.policy import autoload_disabled, blocked_names, is_blocked
+
+__all__ = [
+    "CodexPluginManager",
+    "PluginFailure",
+    "PluginHost",
+    "PluginInfo",
+    "Provided",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class PluginInfo:
+    """Who a hook plugin is: its name and the distribution that installed it."""
+
+    name: str
+    module: str
+    distribution: str | None = None
+    version: str | None = None
+    builtin: bool = False
+
+    def describe(self) -> str:
+        if not self.distribution:
+            return f"plugin {self.name!r}"
+        dist = f"{self.distribution} {self.version}" if self.version else self.distribution
+        return f"plugin {self.name!r} ({dist})"
+
+
+@dataclass(frozen=True, slots=True)
+class Provided:
+    """One ``key -> factory`` pair as a hook implementation returned it."""
+
+    kind: str
+    key: Any
+    factory: Any
+    plugin: PluginInfo
+
+
+@dataclass(frozen=True, slots=True)
+class PluginFailure:
+    """A plugin that could not take part, and why. ``kind`` is None for whole-plugin faults."""
+
+    plugin: PluginInfo
+    stage: str  # "import" | "validate" | "hook" | "result"
+    error: BaseException
+    kind: str | None = None
+
+    @property
+    def message(self) -> str:
+        what = {
+            "import": "failed to import",
+            "validate": "failed validation",
+            "hook": f"raised in its {self.kind} hook",
+            "result": f"returned an invalid result from its {self.kind} hook",
+        }[self.stage]
+        return f"{self.plugin.describe()} {what}: {type(self.error).__name__}: {self.error}"
+
+
+class CodexPluginManager(pluggy.PluginManager):
+    """A pluggy manager that remembers which distribution installed each plugin.
+
+    ``list_plugin_distinfo`` answers as pluggy's does for plugins it loaded
+    itself, but from the shared scan, so no distribution is read twice.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(PROJECT_NAME)
+        self.add_hookspecs(hookspecs)
+        self.plugin_info: dict[str, PluginInfo] = {}
+
+    def list_plugin_distinfo(self) -> list[tuple[object, Any]]:
+        return [
+            (self.get_plugin(info.name), info)
+            for info in self.plugin_info.values()
+            if info.distribution and self.get_plugin(info.name) is not None
+        ]
+
+
+@dataclass
+class PluginHost:
+    """Loads hook plugins once and answers, per kind, what they provide."""
+
+    builtins: Mapping[str, object]
+    scan: Scan | None = None
+    autoload: bool = True
+    blocked: frozenset[str] = frozenset()
+    manager: CodexPluginManager = field(init=False)
+    failures: list[PluginFailure] = field(init=False, default_factory=list)
+    _by_kind: dict[str, tuple[list[Provided], list[PluginFailure]]] = field(
+        init=False, default_factory=dict
+    )
+    _lock: threading.Lock = field(init=False, default_factory=threading.Lock)
+
+    @classmethod
+    def from_environment(cls, builtins: Mapping[str, object]) -> PluginHost:
+        """A host set up as the environment says (autoload switch, block list)."""
+        autoload = not autoload_disabled()
+        return cls(
+            builtins,
+            scan=installed_entry_points() if autoload else None,
+            autoload=autoload,
+            blocked=blocked_names(),
+        )
+
+    def __post_init__(self) -> None:
+        self.manager = CodexPluginManager()
+        for name, plugin in self.builtins.items():
+            module = getattr(plugin, "__name__", type(plugin).__name__)
+            info = PluginInfo(name, module, "codex-ml", __version__, builtin=True)
+            self._register(info, plugin)
+        if self.autoload and self.scan is not None:
+            for record in self.scan.group(PLUGIN_GROUP):
+                if is_blocked(record, self.blocked):
+                    self.manager.set_blocked(record.name)
+                    continue
+                self._load_entry_point(record)
+
+    # -- loading -------------------------------------------------------------------------------
+
+    def _load_entry_point(self, record: EntryPointRecord) -> None:
+        info = PluginInfo(record.name, record.module, record.distribution, record.version)
+        if self.manager.has_plugin(record.name):
+            # Two distributions declaring one plugin name: the first on sys.path wins,
+            # and the second is reported rather than silently dropped.
+            error = ValueError(
+                f"a plugin named {record.name!r} is already registered by "
+                f"{self.manager.plugin_info[record.name].describe()}"
+            )
+            self.failures.append(PluginFailure(info, "validate", error))
+            return
+        try:
+            plugin = load_target(record.value)
+        except Exception as exc:  # any import-time fault of a third-party module
+            self.failures.append(PluginFailure(info, "import", exc))
+            return
+        self._register(info, plugin)
+
+    def _register(self, info: PluginInfo, plugin: object) -> None:
+        try:
+            self.manager.register(plugin, name=info.name)
+            self.manager.check_pending()
+        except Exception as exc:  # pluggy.PluginValidationError, or a duplicate object
+            if self.manager.has_plugin(info.name):
+                self.manager.unregister(name=info.name)
+            self.failures.append(PluginFailure(info, "validate", exc))
+            return
+        self.manager.plugin_info[info.name] = info
+
+    # -- answering -----------------------------------------------------------------------------
+
+    def provided(self, kind: str) -> tuple[list[Provided], list[PluginFailure]]:
+        """Every key -> factory pair given for ``kind``, and the failures relevant to it."""
+        cached = self._by_kind.get(kind)
+        if cached is None:
+            with self._lock:
+                cached = self._by_kind.get(kind)
+                if cached is None:
+                    cached = self._call_hooks(kind)
+                    self._by_kind[kind] = cached
+        return cached
+
+    def _call_hooks(self, kind: str) -> tuple[list[Provided], list[PluginFailure]]:
+        hook = getattr(self.manager.hook, kind_named(kind).hook_name)
+        provided: list[Provided] = []
+        failures = list(self.failures)  # import/validation faults may concern any kind
+        # pluggy lists implementations last-registered first; report in load order.
+        for impl in reversed(hook.get_hookimpls()):
+            info = self.manager.plugin_info[impl.plugin_name]
+            try:
+                result = impl.function()
+            except Exception as exc:
+                failures.append(PluginFailure(info, "hook", exc, kind))
+                continue
+            if result is None:
+                continue
+            if not isinstance(result, Mapping):
+                error = TypeError(
+                    f"expected a mapping of key -> factory (or None), got {type(result).__name__}"
+                )
+                failures.append(PluginFailure(info, "result", error, kind))
+                continue
+            provided.extend(Provided(kind, key, factory, info) for key, factory in result.items())
+        return provided, failures
+
+    def plugins(self) -> Iterable[PluginInfo]:
+        """The plugins registered, in load order."""
+        return list(self.manager.plugin_info.values())

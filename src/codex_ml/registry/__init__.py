@@ -1,0 +1,146 @@
+"""The six component registries, fed by the plugin manager and entry points.
+
+For each kind (tokenizer, model, metric, data_loader, trainer, reward_model)::
+
+    <kind>_registry                      the Registry
+    register_<kind>(name, obj=None, *, override=False)   decorator or direct call
+    get_<kind>(name, **kwargs)           calls the factory, returns the component
+    list_<kind>s()                       sorted keys, importing nothing
+
+The built-in catalogue is registered explicitly as a plugin; third-party hook
+plugins (group ``codex_ml.plugins``) and component entry points (groups
+``codex_ml.<kind>s``) are discovered on first use. Importing this module
+imports no plugin, no component, and none of torch, transformers or hydra.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import ExitStack, contextmanager
+from typing import Any
+
+from codex_ml.plugins.kinds import KINDS, kind_named
+from codex_ml.registry.base import EntryInfo, Registry
+from codex_ml.registry.errors import (
+    RegistryConflictError,
+    RegistryError,
+    RegistryLoadError,
+    RegistryNotFoundError,
+    RegistryUnavailableError,
+)
+from codex_ml.registry.sources import PluginSource
+
+__all__ = [
+    "EntryInfo",
+    "Registry",
+    "RegistryConflictError",
+    "RegistryError",
+    "RegistryLoadError",
+    "RegistryNotFoundError",
+    "RegistryUnavailableError",
+    "data_loader_registry",
+    "get_data_loader",
+    "get_metric",
+    "get_model",
+    "get_registry",
+    "get_reward_model",
+    "get_tokenizer",
+    "get_trainer",
+    "isolated",
+    "list_data_loaders",
+    "list_metrics",
+    "list_models",
+    "list_reward_models",
+    "list_tokenizers",
+    "list_trainers",
+    "metric_registry",
+    "model_registry",
+    "plugin_source",
+    "register_data_loader",
+    "register_metric",
+    "register_model",
+    "register_reward_model",
+    "register_tokenizer",
+    "register_trainer",
+    "registries",
+    "reload",
+    "reward_model_registry",
+    "tokenizer_registry",
+    "trainer_registry",
+]
+
+
+def _builtin_plugins() -> Mapping[str, object]:
+    from codex_ml.catalogue import plugin as catalogue
+
+    return {"codex_ml.catalogue": catalogue}
+
+
+#: The hook plugins, shared by every registry below.
+plugin_source = PluginSource(_builtin_plugins)
+
+#: kind name -> Registry, one per row of the table of kinds.
+registries: dict[str, Registry] = {
+    kind.name: Registry(
+        kind.name, entry_point_group=kind.entry_point_group, sources=[plugin_source]
+    )
+    for kind in KINDS
+}
+
+
+def get_registry(kind: str) -> Registry:
+    """The registry of a kind, by singular or plural name (``"metric"``, ``"metrics"``)."""
+    return registries[kind_named(kind).name]
+
+
+def _accessors(
+    registry: Registry,
+) -> tuple[Callable[..., Any], Callable[..., Any], Callable[[], list[str]]]:
+    """The ``register_<kind>``, ``get_<kind>`` and ``list_<kind>s`` functions of a registry."""
+    kind = registry.kind
+
+    def register(name: str, obj: Any = None, *, override: bool = False) -> Any:
+        return registry.register(name, obj, override=override)
+
+    def get(name: str, /, **kwargs: Any) -> Any:
+        return registry.get(name)(**kwargs)
+
+    def list_keys() -> list[str]:
+        return registry.list()
+
+    register.__name__ = register.__qualname__ = f"register_{kind}"
+    register.__doc__ = f"Register a {kind} factory under ``name`` (decorator or direct call)."
+    get.__name__ = get.__qualname__ = f"get_{kind}"
+    get.__doc__ = f"Build the {kind} registered under ``name`` by calling its factory with kwargs."
+    list_keys.__name__ = list_keys.__qualname__ = f"list_{kind}s"
+    list_keys.__doc__ = f"Every registered {kind} key, sorted, without importing any of them."
+    return register, get, list_keys
+
+
+tokenizer_registry = registries["tokenizer"]
+model_registry = registries["model"]
+metric_registry = registries["metric"]
+data_loader_registry = registries["data_loader"]
+trainer_registry = registries["trainer"]
+reward_model_registry = registries["reward_model"]
+
+register_tokenizer, get_tokenizer, list_tokenizers = _accessors(tokenizer_registry)
+register_model, get_model, list_models = _accessors(model_registry)
+register_metric, get_metric, list_metrics = _accessors(metric_registry)
+register_data_loader, get_data_loader, list_data_loaders = _accessors(data_loader_registry)
+register_trainer, get_trainer, list_trainers = _accessors(trainer_registry)
+register_reward_model, get_reward_model, list_reward_models = _accessors(reward_model_registry)
+
+
+def reload() -> None:
+    """Rescan installed plugins and entry points for every registry; retry failed loads."""
+    tokenizer_registry.reload()
+
+
+@contextmanager
+def isolated() -> Iterator[dict[str, Registry]]:
+    """Undo, on exit, every in-process registration made in any registry inside the block."""
+    with ExitStack() as stack:
+        for registry in registries.values():
+            stack.enter_context(registry.isolated())
+        yield registries

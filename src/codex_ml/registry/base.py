@@ -1,0 +1,581 @@
+"""The Registry: a keyed, thread-safe table of factories that knows where each came from.
+
+Entries come from *sources* (the plugin manager's hooks, a component
+entry-point group), discovered lazily on first use, and from in-process
+``register`` calls, which take precedence. A registry stores factories:
+``get`` returns one without calling it.
+
+Promises kept here, once, for every source alike:
+
+- keys are normalised (strip, lower case) and must be non-empty strings;
+- collisions are never silent: an in-process ``register`` of a taken key
+  raises :class:`RegistryConflictError` unless ``override=True``, and a key
+  that two discovered providers give is listed but ambiguous to use;
+- a lazy entry is imported exactly once, even under concurrent ``get``;
+- a broken entry raises :class:`RegistryLoadError` on use (cached until
+  ``reload()``) and never disturbs the others.
+
+This module imports nothing of pluggy; the facade in ``__init__`` joins them.
+"""
+
+from __future__ import annotations
+
+import threading
+import weakref
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any, Protocol, TypeVar
+
+from codex_ml.registry.errors import (
+    RegistryConflictError,
+    RegistryLoadError,
+    RegistryNotFoundError,
+    RegistryUnavailableError,
+)
+
+__all__ = [
+    "SOURCE_BUILTIN",
+    "SOURCE_ENTRY_POINT",
+    "SOURCE_IN_PROCESS",
+    "SOURCE_PLUGIN",
+    "EntryInfo",
+    "Provider",
+    "Registry",
+    "Source",
+    "SourceProblem",
+]
+
+SOURCE_BUILTIN = "builtin"
+SOURCE_PLUGIN = "plugin"
+SOURCE_ENTRY_POINT = "entry-point"
+SOURCE_IN_PROCESS = "in-process"
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+_MISSING: Any = object()
+#: Raw names remembered by the lookup fast path; enough for any real program.
+_HOT_CACHE_LIMIT = 1024
+
+
+class SourceProblem:
+    """A fault a source found that belongs to no single key (a plugin that failed, say)."""
+
+    __slots__ = ("error", "message")
+
+    def __init__(self, message: str, error: BaseException) -> None:
+        self.message = message
+        self.error = error
+
+    def __repr__(self) -> str:
+        return f"SourceProblem({self.message!r})"
+
+
+class Source(Protocol):
+    """Offers candidate providers for a kind, and forgets them on ``refresh``."""
+
+    def provide(self, kind: str) -> tuple[list[Provider], list[SourceProblem]]: ...
+
+    def refresh(self) -> None: ...
+
+
+class Provider:
+    """One candidate for a key: a factory, or how to import it, and its provenance."""
+
+    __slots__ = (
+        "_error",
+        "_factory",
+        "_loader",
+        "_lock",
+        "distribution",
+        "key",
+        "kind",
+        "plugin",
+        "raw_key",
+        "source",
+        "target",
+        "version",
+    )
+
+    def __init__(
+        self,
+        raw_key: Any,
+        kind: str,
+        source: str,
+        *,
+        factory: Any = _MISSING,
+        loader: Callable[[], Any] | None = None,
+        error: BaseException | None = None,
+        target: str | None = None,
+        plugin: str | None = None,
+        distribution: str | None = None,
+        version: str | None = None,
+    ) -> None:
+        self.raw_key = raw_key
+        self.key = raw_key if isinstance(raw_key, str) else ""
+        self.kind = kind
+        self.source = source
+        self.target = target
+        self.plugin = plugin
+        self.distribution = distribution
+        self.version = version
+        self._factory = factory
+        self._loader = loader
+        self._error = error
+        self._lock = threading.Lock()
+
+    @property
+    def status(self) -> str:
+        """``loaded``, ``lazy`` (not imported yet) or ``failed``."""
+        if self._factory is not _MISSING:
+            return "loaded"
+        return "failed" if self._error is not None else "lazy"
+
+    @property
+    def error(self) -> BaseException | None:
+        return self._error
+
+    def is_object(self, obj: Any) -> bool:
+        """Whether this provider stands for ``obj`` (the same object, or its import path)."""
+        if self._factory is not _MISSING:
+            return self._factory is obj
+        from codex_ml.registry.provenance import target_of
+
+        return self.target == target_of(obj)
+
+    def same_as(self, other: Provider) -> bool:
+        if self._factory is not _MISSING and other._factory is not _MISSING:
+            return self._factory is other._factory
+        return self.target is not None and self.target == other.target
+
+    def label(self) -> str:
+        """One phrase naming this provider, for error messages and ``plugins doctor``."""
+        where = {
+            SOURCE_BUILTIN: "the built-in catalogue",
+            SOURCE_PLUGIN: f"hook plugin {self.plugin!r}",
+            SOURCE_ENTRY_POINT: f"entry point {self.plugin!r} (group codex_ml.{self.kind}s)",
+            SOURCE_IN_PROCESS: "an in-process registration",
+        }.get(self.source, self.source)
+        details = [self.target or "?"]
+        if self.distribution:
+            details.append(f"{self.distribution} {self.version or ''}".strip())
+        if self.raw_key != self.key:
+            details.append(f"given as {self.raw_key!r}")
+        return f"{where} ({', '.join(details)})"
+
+    def load(self) -> Any:
+        """The factory, importing it on first use; :class:`RegistryLoadError` if that fails."""
+        factory = self._factory
+        if factory is not _MISSING:
+            return factory
+        with self._lock:
+            if self._factory is _MISSING and self._error is None:
+                try:
+                    obj = self._loader() if self._loader is not None else _MISSING
+                except Exception as exc:  # third-party import-time faults of any kind
+                    self._error = exc
+                else:
+                    if callable(obj):
+                        self._factory = obj
+                    else:
+                        self._error = TypeError(
+                            f"{self.target} is a {type(obj).__name__}, not a callable factory"
+                        )
+            if self._factory is not _MISSING:
+                return self._factory
+        error = self._error
+        raise RegistryLoadError(
+            f"could not load {self.kind} {self.key!r} from {self.label()}: "
+            f"{type(error).__name__}: {error}. Fix or uninstall the distribution that "
+            f"provides it, block it with CODEX_ML_BLOCK_PLUGINS, then call reload() "
+            f"(or start a new process).",
+            kind=self.kind,
+            key=self.key,
+        ) from error
+
+
+class EntryInfo:
+    """A snapshot of one key's provenance, as ``Registry.describe`` returns it.
+
+    ``file``, ``line`` and ``doc`` are looked up on first access, without
+    importing a lazy entry.
+    """
+
+    __slots__ = (
+        "_factory",
+        "_location",
+        "distribution",
+        "error",
+        "key",
+        "kind",
+        "plugin",
+        "providers",
+        "source",
+        "status",
+        "target",
+        "version",
+    )
+
+    def __init__(self, provider: Provider, providers: Sequence[Provider]) -> None:
+        self.key = provider.key
+        self.kind = provider.kind
+        self.source = provider.source
+        self.plugin = provider.plugin
+        self.distribution = provider.distribution
+        self.version = provider.version
+        self.target = provider.target
+        self.status = "ambiguous" if len(providers) > 1 else provider.status
+        self.providers = tuple(p.label() for p in providers)
+        self.error = provider.error
+        self._factory = provider._factory
+        self._location: Any = None
+
+    def _where(self) -> Any:
+        if self._location is None:
+            from codex_ml.registry import provenance
+
+            if self._factory is not _MISSING:
+                self._location = provenance.locate_object(self._factory)
+            elif self.target:
+                self._location = provenance.locate_target(self.target)
+            else:
+                self._location = provenance.Location()
+        return self._location
+
+    @property
+    def file(self) -> str | None:
+        return self._where().file
+
+    @property
+    def line(self) -> int | None:
+        return self._where().line
+
+    @property
+    def doc(self) -> str | None:
+        """The first line of the factory's docstring."""
+        return self._where().doc
+
+    def as_dict(self, *, location: bool = False) -> dict[str, Any]:
+        """A JSON-ready mapping; ``location=True`` adds file, line and doc."""
+        data: dict[str, Any] = {
+            "key": self.key,
+            "kind": self.kind,
+            "source": self.source,
+            "plugin": self.plugin,
+            "distribution": self.distribution,
+            "version": self.version,
+            "target": self.target,
+            "status": self.status,
+        }
+        if len(self.providers) > 1:
+            data["providers"] = list(self.providers)
+        if self.error is not None:
+            data["error"] = f"{type(self.error).__name__}: {self.error}"
+        if location:
+            data.update(file=self.file, line=self.line, doc=self.doc)
+        return data
+
+    def __repr__(self) -> str:
+        return f"EntryInfo({self.kind}:{self.key}, source={self.source}, target={self.target})"
+
+
+#: Every live registry, so that ``reload()`` on one refreshes process-wide discovery for all.
+_REGISTRIES: weakref.WeakSet[Registry] = weakref.WeakSet()
+
+
+class Registry:
+    """A keyed table of factories for one component kind.
+
+    ``entry_point_group`` names the entry-point group whose entries (name ->
+    ``module:attr``) become lazy entries; ``sources`` adds other providers,
+    such as the plugin manager's hook results.
+    """
+
+    def __init__(
+        self,
+        kind: str,
+        *,
+        entry_point_group: str | None = None,
+        sources: Sequence[Source] = (),
+    ) -> None:
+        self.kind = kind
+        self.entry_point_group = entry_point_group
+        self._sources: list[Source] = list(sources)
+        if entry_point_group:
+            from codex_ml.registry.sources import EntryPointSource
+
+            self._sources.append(EntryPointSource(entry_point_group))
+        self._lock = threading.RLock()
+        self._local: dict[str, Provider] = {}
+        self._discovered: dict[str, list[Provider]] | None = None
+        self._problems: list[SourceProblem] = []
+        # Raw name -> factory for loaded entries: the whole cost of a hot `get`.
+        self._hot: dict[str, Any] = {}
+        self._generation = 0
+        _REGISTRIES.add(self)
+
+    def __repr__(self) -> str:
+        return f"Registry({self.kind!r}, entry_point_group={self.entry_point_group!r})"
+
+    # -- keys --------------------------------------------------------------------------------------
+
+    def normalize(self, name: Any) -> str:
+        """The canonical form of a key: stripped and lower case."""
+        if not isinstance(name, str):
+            raise TypeError(
+                f"{self.kind} registry keys must be strings, got {type(name).__name__} {name!r}"
+            )
+        key = name.strip().lower()
+        if not key:
+            raise ValueError(f"{self.kind} registry keys must be non-empty, got {name!r}")
+        return key
+
+    # -- discovery ---------------------------------------------------------------------------------
+
+    def _ensure_discovered(self) -> dict[str, list[Provider]]:
+        found = self._discovered
+        if found is None:
+            with self._lock:
+                if self._discovered is None:
+                    self._discovered, self._problems = self._discover()
+                found = self._discovered
+        return found
+
+    def _discover(self) -> tuple[dict[str, list[Provider]], list[SourceProblem]]:
+        grouped: dict[str, list[Provider]] = {}
+        problems: list[SourceProblem] = []
+        for source in self._sources:
+            providers, source_problems = source.provide(self.kind)
+            problems.extend(source_problems)
+            for provider in providers:
+                try:
+                    provider.key = self.normalize(provider.raw_key)
+                except (TypeError, ValueError) as exc:
+                    problems.append(SourceProblem(f"{provider.label()} gave a bad key: {exc}", exc))
+                    continue
+                same_key = grouped.setdefault(provider.key, [])
+                if not any(existing.same_as(provider) for existing in same_key):
+                    same_key.append(provider)
+        return grouped, problems
+
+    def problems(self) -> list[SourceProblem]:
+        """Faults found while discovering this kind (failed plugins, bad keys)."""
+        self._ensure_discovered()
+        return list(self._problems)
+
+    def _invalidate(self) -> None:
+        """Drop the fast-path cache; call with the lock held."""
+        self._generation += 1
+        self._hot = {}
+
+    def _mark_stale(self) -> None:
+        with self._lock:
+            self._discovered = None
+            self._problems = []
+            self._invalidate()
+
+    def reload(self) -> None:
+        """Rescan entry points and plugins (process-wide) and retry failed loads.
+
+        In-process registrations are kept. Every registry sees the new scan.
+        """
+        from codex_ml.plugins.discovery import rescan
+
+        rescan()
+        for registry in list(_REGISTRIES):
+            for source in registry._sources:
+                source.refresh()
+            registry._mark_stale()
+
+    # -- lookup ------------------------------------------------------------------------------------
+
+    def get(self, name: str) -> Any:
+        """The factory registered under ``name`` (not called)."""
+        try:
+            return self._hot[name]
+        except (KeyError, TypeError):
+            return self._resolve(name)
+
+    def _resolve(self, name: Any) -> Any:
+        key = self.normalize(name)
+        generation = self._generation
+        factory = self._provider(key).load()
+        with self._lock:
+            if generation == self._generation and len(self._hot) < _HOT_CACHE_LIMIT:
+                self._hot[name] = factory
+        return factory
+
+    def _provider(self, key: str) -> Provider:
+        local = self._local.get(key)
+        if local is not None:
+            return local
+        providers = self._ensure_discovered().get(key)
+        if not providers:
+            raise self._not_found(key)
+        if len(providers) > 1:
+            raise self._ambiguous(key, providers)
+        return providers[0]
+
+    def __contains__(self, name: object) -> bool:
+        try:
+            key = self.normalize(name)
+        except (TypeError, ValueError):
+            return False
+        return key in self._local or key in self._ensure_discovered()
+
+    def list(self) -> list[str]:
+        """Every key, sorted; listing never imports a lazy entry."""
+        return sorted(self._local.keys() | self._ensure_discovered().keys())
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.list())
+
+    def __len__(self) -> int:
+        return len(self.list())
+
+    def describe(self, name: str) -> EntryInfo:
+        """Provenance of ``name``; an ambiguous key describes its first provider and lists all."""
+        key = self.normalize(name)
+        local = self._local.get(key)
+        if local is not None:
+            return EntryInfo(local, [local])
+        providers = self._ensure_discovered().get(key)
+        if not providers:
+            raise self._not_found(key)
+        return EntryInfo(providers[0], providers)
+
+    def entries(self) -> list[EntryInfo]:
+        """``describe`` of every key, sorted by key."""
+        return [self.describe(key) for key in self.list()]
+
+    def ambiguous(self) -> dict[str, list[str]]:
+        """Keys that several discovered providers give (and no in-process entry settles)."""
+        return {
+            key: [p.label() for p in providers]
+            for key, providers in self._ensure_discovered().items()
+            if len(providers) > 1 and key not in self._local
+        }
+
+    # -- registration ------------------------------------------------------------------------------
+
+    def register(self, name: str, obj: Any = None, *, override: bool = False) -> Any:
+        """Register ``obj`` under ``name``; without ``obj``, return a decorator that does.
+
+        A taken key raises :class:`RegistryConflictError` unless ``override=True``;
+        registering the very same object again is a no-op.
+        """
+        if obj is None:
+            self.normalize(name)  # a bad key fails at decoration time, not later
+
+            def decorator(target: F) -> F:
+                self.register(name, target, override=override)
+                return target
+
+            return decorator
+        key = self.normalize(name)
+        if not callable(obj):
+            raise TypeError(
+                f"{self.kind} {key!r}: a registry entry must be a callable factory, "
+                f"got {type(obj).__name__} {obj!r}"
+            )
+        from codex_ml.registry.provenance import target_of
+
+        with self._lock:
+            taken = self._taken_by(key)
+            if taken and not override:
+                if len(taken) == 1 and taken[0].is_object(obj):
+                    return obj
+                raise self._conflict(key, taken, obj)
+            self._local[key] = Provider(
+                name, self.kind, SOURCE_IN_PROCESS, factory=obj, target=target_of(obj)
+            )
+            self._local[key].key = key
+            self._invalidate()
+        return obj
+
+    def _taken_by(self, key: str) -> list[Provider]:
+        local = self._local.get(key)
+        if local is not None:
+            return [local]
+        return list(self._ensure_discovered().get(key, ()))
+
+    def unregister(self, name: str) -> None:
+        """Remove an in-process registration (discovered entries come back into view)."""
+        key = self.normalize(name)
+        with self._lock:
+            if key not in self._local:
+                raise self._not_found(key)
+            del self._local[key]
+            self._invalidate()
+
+    @contextmanager
+    def isolated(self) -> Iterator[Registry]:
+        """Undo every in-process registration made inside the block, on any exit."""
+        with self._lock:
+            saved = dict(self._local)
+        try:
+            yield self
+        finally:
+            with self._lock:
+                self._local = saved
+                self._invalidate()
+
+    @contextmanager
+    def temporary(self, name: str, obj: Any, *, override: bool = False) -> Iterator[Any]:
+        """Register ``obj`` for the duration of the block only."""
+        with self.isolated():
+            self.register(name, obj, override=override)
+            yield obj
+
+    # -- error messages ----------------------------------------------------------------------------
+
+    def _not_found(self, key: str) -> RegistryNotFoundError:
+        import difflib
+
+        keys = self.list()
+        close = difflib.get_close_matches(key, keys, n=3, cutoff=0.6)
+        close += [k for k in keys if (key in k or k in key) and k not in close][: 3 - len(close)]
+        message = f"no {self.kind} is registered under {key!r}."
+        if close:
+            message += f" Did you mean {', '.join(repr(k) for k in close)}?"
+        message += f" Available {self.kind} keys: {', '.join(keys) or '(none)'}."
+        problems = self._problems
+        if problems:
+            message += (
+                f" {len(problems)} plugin fault(s) may explain it: "
+                + "; ".join(p.message for p in problems)
+                + ". Run `codex-ml plugins doctor` for details."
+            )
+            error = RegistryUnavailableError(message, kind=self.kind, key=key, suggestions=close)
+            error.__cause__ = problems[0].error
+            return error
+        message += " Register it in-process or install a plugin that provides it."
+        return RegistryNotFoundError(message, kind=self.kind, key=key, suggestions=close)
+
+    def _ambiguous(self, key: str, providers: Sequence[Provider]) -> RegistryConflictError:
+        labels = [p.label() for p in providers]
+        names = sorted({p.distribution or p.plugin or "?" for p in providers})
+        return RegistryConflictError(
+            f"{self.kind} key {key!r} is ambiguous: it is provided by "
+            + "; ".join(labels)
+            + f". Block all but one (CODEX_ML_BLOCK_PLUGINS={names[-1]}) or register the one you "
+            f"want explicitly with override=True.",
+            kind=self.kind,
+            key=key,
+            providers=labels,
+        )
+
+    def _conflict(self, key: str, taken: Sequence[Provider], obj: Any) -> RegistryConflictError:
+        from codex_ml.registry.provenance import distribution_of, target_of
+
+        new = target_of(obj)
+        dist = distribution_of(obj)
+        new_label = f"{new} ({dist})" if dist else new
+        labels = [p.label() for p in taken]
+        return RegistryConflictError(
+            f"cannot register {self.kind} {key!r} from {new_label}: the key is already taken by "
+            + "; ".join(labels)
+            + ". Pick another key, or pass override=True to replace it.",
+            kind=self.kind,
+            key=key,
+            providers=[*labels, new_label],
+        )

@@ -1,0 +1,118 @@
+"""The sources that feed registries: component entry points and hook plugins.
+
+Both read the one shared scan of installed entry points
+(:mod:`codex_ml.plugins.discovery`) and honour the autoload switch and block
+list (:mod:`codex_ml.plugins.policy`). Nothing here imports a component.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Mapping
+from functools import partial
+from typing import Any
+
+from codex_ml.registry.base import (
+    SOURCE_BUILTIN,
+    SOURCE_ENTRY_POINT,
+    SOURCE_PLUGIN,
+    Provider,
+    SourceProblem,
+)
+
+__all__ = ["EntryPointSource", "PluginSource"]
+
+
+class EntryPointSource:
+    """One entry point per component: its name is the key, its value the factory."""
+
+    def __init__(self, group: str) -> None:
+        self.group = group
+
+    def provide(self, kind: str) -> tuple[list[Provider], list[SourceProblem]]:
+        from codex_ml.plugins.discovery import installed_entry_points
+        from codex_ml.plugins.lazy import load_target
+        from codex_ml.plugins.policy import autoload_disabled, blocked_names, is_blocked
+
+        if autoload_disabled():
+            return [], []
+        blocked = blocked_names()
+        providers = [
+            Provider(
+                record.name,
+                kind,
+                SOURCE_ENTRY_POINT,
+                loader=partial(load_target, record.value),
+                target=record.value,
+                plugin=record.name,
+                distribution=record.distribution,
+                version=record.version,
+            )
+            for record in installed_entry_points().group(self.group)
+            if not is_blocked(record, blocked)
+        ]
+        return providers, []
+
+    def refresh(self) -> None:
+        """Nothing is cached here: the shared scan is refreshed by ``Registry.reload``."""
+
+
+class PluginSource:
+    """The hook plugins, loaded once through pluggy and shared by all six registries.
+
+    ``builtins`` returns the built-in plugins (name -> plugin object); it is
+    called when the plugin manager is first built, so importing the facade
+    imports no plugin.
+    """
+
+    def __init__(self, builtins: Callable[[], Mapping[str, object]]) -> None:
+        self._builtins = builtins
+        self._host: Any = None
+        self._lock = threading.Lock()
+
+    def host(self) -> Any:
+        """The :class:`~codex_ml.plugins.manager.PluginHost`, built on first use."""
+        host = self._host
+        if host is None:
+            with self._lock:
+                if self._host is None:
+                    from codex_ml.plugins.manager import PluginHost
+
+                    self._host = PluginHost.from_environment(self._builtins())
+                host = self._host
+        return host
+
+    def provide(self, kind: str) -> tuple[list[Provider], list[SourceProblem]]:
+        provided, failures = self.host().provided(kind)
+        problems = [SourceProblem(failure.message, failure.error) for failure in failures]
+        return [_provider(kind, item) for item in provided], problems
+
+    def refresh(self) -> None:
+        with self._lock:
+            self._host = None
+
+
+def _provider(kind: str, item: Any) -> Provider:
+    """Turn one hook result (key -> factory, LazyFactory or junk) into a Provider."""
+    from codex_ml.plugins.lazy import LazyFactory
+    from codex_ml.registry.provenance import target_of
+
+    info = item.plugin
+    meta = dict(
+        plugin=info.name,
+        distribution=info.distribution,
+        version=info.version,
+    )
+    source = SOURCE_BUILTIN if info.builtin else SOURCE_PLUGIN
+    factory = item.factory
+    if isinstance(factory, LazyFactory):
+        return Provider(
+            item.key, kind, source, loader=factory.resolve, target=factory.target, **meta
+        )
+    if callable(factory):
+        return Provider(item.key, kind, source, factory=factory, target=target_of(factory), **meta)
+    error = TypeError(
+        f"{info.describe()} gave {type(factory).__name__} {factory!r} for {kind} "
+        f"{item.key!r}; a registry entry must be a callable factory"
+    )
+    return Provider(item.key, kind, source, error=error, target=repr(factory), **meta)
