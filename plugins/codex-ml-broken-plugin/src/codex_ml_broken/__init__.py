@@ -1,0 +1,1 @@
+"""Deliberately broken plugin modules for the codex-ml test suite."""

@@ -1,0 +1,1 @@
+"""Example codex-ml components, each exposed by its own entry point."""

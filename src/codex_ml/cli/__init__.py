@@ -1,0 +1,48 @@
+"""The ``codex-ml`` command.
+
+Sub-commands are imported only when chosen, so ``codex-ml plugins list``
+never pays for torch or Hydra.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+__all__ = ["main"]
+
+#: sub-command -> (module under codex_ml.cli, one-line help)
+COMMANDS = {
+    "plugins": ("plugins", "list, show and check the installed components"),
+}
+
+
+def _parser() -> argparse.ArgumentParser:
+    from codex_ml import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="codex-ml",
+        description="Compose, run and inspect training runs built from registry keys.",
+    )
+    parser.add_argument("--version", action="version", version=f"codex-ml {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name, (_, help_text) in COMMANDS.items():
+        commands.add_parser(name, help=help_text, add_help=False)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit status."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    if not args or args[0] not in COMMANDS:
+        _parser().parse_args(args)  # prints usage / --help / --version and exits
+        return 2
+    import importlib
+
+    module = importlib.import_module(f"codex_ml.cli.{COMMANDS[args[0]][0]}")
+    try:
+        return int(module.run(args[1:]) or 0)
+    except BrokenPipeError:  # `codex-ml plugins list | head` is not an error
+        sys.stderr.close()
+        return 0

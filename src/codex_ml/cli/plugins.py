@@ -1,0 +1,146 @@
+"""``codex-ml plugins list | show | doctor``: what is installed, where from, and whether it works."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from codex_ml.plugins.kinds import KINDS, kind_named
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="codex-ml plugins", description=__doc__)
+    commands = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
+    listing = commands.add_parser("list", help="a table of every key of every kind")
+    listing.add_argument("kind", nargs="?", help="only this kind (e.g. metric or metrics)")
+    listing.add_argument("--json", action="store_true", help="machine-readable output")
+    show = commands.add_parser("show", help="provenance, signature and docstring of one entry")
+    show.add_argument("kind")
+    show.add_argument("key")
+    show.add_argument("--json", action="store_true", help="machine-readable output")
+    commands.add_parser("doctor", help="load every entry; exit 1 on any failure or ambiguity")
+    return parser
+
+
+def run(argv: Sequence[str]) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        kinds = [kind_named(args.kind)] if getattr(args, "kind", None) else list(KINDS)
+    except ValueError as exc:
+        print(f"codex-ml plugins: {exc}", file=sys.stderr)
+        return 2
+    if args.action == "list":
+        return _list(kinds, as_json=args.json)
+    if args.action == "show":
+        return _show(kinds[0].name, args.key, as_json=args.json)
+    return _doctor()
+
+
+def _problems(registries: Sequence[Any]) -> list[str]:
+    """Each distinct discovery fault once, across the registries given."""
+    seen: dict[str, None] = {}
+    for registry in registries:
+        for problem in registry.problems():
+            seen.setdefault(problem.message, None)
+    return list(seen)
+
+
+def _table(rows: list[list[str]]) -> str:
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    return "\n".join(
+        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        for row in rows
+    )
+
+
+def _list(kinds: Sequence[Any], *, as_json: bool) -> int:
+    from codex_ml.registry import registries
+
+    selected = [registries[kind.name] for kind in kinds]
+    if as_json:
+        data: dict[str, Any] = {r.kind: [e.as_dict() for e in r.entries()] for r in selected}
+        data["problems"] = _problems(selected)
+        print(json.dumps(data, indent=2))
+        return 0
+    for registry in selected:
+        rows = [["KEY", "SOURCE", "PLUGIN / DISTRIBUTION", "VERSION", "TARGET"]]
+        for entry in registry.entries():
+            provider = entry.plugin or ""
+            if entry.distribution and entry.distribution != entry.plugin:
+                provider = f"{provider} / {entry.distribution}" if provider else entry.distribution
+            source = entry.source + (" (ambiguous)" if entry.status == "ambiguous" else "")
+            rows.append([entry.key, source, provider, entry.version or "", entry.target or ""])
+        print(f"{registry.kind}s ({len(rows) - 1})")
+        print(_table(rows) if len(rows) > 1 else "  (none)")
+        print()
+    for message in _problems(selected):
+        print(f"warning: {message}", file=sys.stderr)
+    return 0
+
+
+def _show(kind: str, key: str, *, as_json: bool) -> int:
+    import inspect
+
+    from codex_ml.registry import RegistryError, get_registry
+
+    registry = get_registry(kind)
+    try:
+        entry = registry.describe(key)
+    except (RegistryError, TypeError, ValueError) as exc:
+        print(f"codex-ml plugins show: {exc}", file=sys.stderr)
+        return 1
+    data = entry.as_dict(location=True)
+    try:
+        factory = registry.get(key)
+    except RegistryError as exc:
+        data["error"] = str(exc)
+    else:
+        try:
+            data["signature"] = f"{key}{inspect.signature(factory)}"
+        except (TypeError, ValueError):
+            data["signature"] = None
+        data["doc"] = inspect.getdoc(factory)
+        data["status"] = "ambiguous" if entry.status == "ambiguous" else "loaded"
+    if as_json:
+        print(json.dumps(data, indent=2))
+    else:
+        for name, value in data.items():
+            if isinstance(value, list):
+                value = "\n  " + "\n  ".join(value)
+            if name == "doc" and value:
+                value = "\n  " + str(value).replace("\n", "\n  ")
+            print(f"{name}: {'' if value is None else value}")
+    return 1 if "error" in data else 0
+
+
+def _doctor() -> int:
+    from codex_ml.registry import RegistryError, registries
+
+    faults = 0
+    for message in _problems(list(registries.values())):
+        faults += 1
+        print(f"FAIL  {message}")
+    for registry in registries.values():
+        for key, providers in registry.ambiguous().items():
+            faults += 1
+            print(f"FAIL  {registry.kind} {key!r} is ambiguous:")
+            for provider in providers:
+                print(f"        - {provider}")
+        for key in registry.list():
+            if key in registry.ambiguous():
+                continue
+            try:
+                registry.get(key)
+            except RegistryError as exc:
+                faults += 1
+                print(f"FAIL  {exc}")
+                cause = exc.__cause__
+                if cause is not None:
+                    print(f"        caused by {type(cause).__name__}: {cause}")
+            else:
+                print(f"ok    {registry.kind} {key}")
+    print(f"\n{faults} problem(s) found." if faults else "\nall entries load.")
+    return 1 if faults else 0

@@ -1,0 +1,1 @@
+"""Test support: a pytest plugin with isolated registries, and tiny artefact builders."""
