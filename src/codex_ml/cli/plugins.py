@@ -1,4 +1,4 @@
-"""``codex-ml plugins list | show | doctor``: what is installed, where from, and whether it works."""
+"""``codex-ml plugins list | show | doctor``: what is installed, from where, does it work."""
 
 from __future__ import annotations
 

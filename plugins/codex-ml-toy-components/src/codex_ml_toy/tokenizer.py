@@ -8,7 +8,7 @@ _DEFAULT_ALPHABET = "abcdefghijklmnopqrstuvwxyz .,!?"
 
 
 class ToyTokenizer:
-    """Character-level tokenizer; ``vocab`` maps characters to ids (default: a-z and punctuation)."""
+    """Character-level tokenizer; ``vocab`` maps characters to ids (default: a-z, punctuation)."""
 
     def __init__(self, vocab: dict[str, int] | None = None) -> None:
         self.vocab = dict(vocab) if vocab else {ch: i for i, ch in enumerate(_DEFAULT_ALPHABET)}
