@@ -1,0 +1,421 @@
+"""The ``offline:functional`` trainer: a plain PyTorch causal-LM training loop.
+
+Read top to bottom: the trainer's settings (:class:`FunctionalTrainer`), what a
+run returns (:class:`TrainResult`), one optimiser step (:func:`train_step`),
+then the loop (:class:`_Run`) that logs, evaluates, checkpoints and stops.
+
+The loop is written for speed as much as for reading: data is packed and moved
+to the device once, batches are drawn on the device, and the loss is only read
+back to the host (a GPU sync) at log steps, which is also where NaN losses are
+caught. The loss is computed here, from the model's ``.logits``, so any model
+whose forward takes ``input_ids`` and returns ``.logits`` trains the same way
+(whether or not it would shift ``labels`` itself).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from collections.abc import Callable, Iterable, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from codex_ml.models.placement import resolve_device
+from codex_ml.training.checkpoint import (
+    capture_rng_state,
+    load_checkpoint,
+    restore_rng_state,
+    save_checkpoint,
+)
+from codex_ml.training.data import BatchSampler, Blocks, build_blocks
+from codex_ml.training.distributed import World, distributed_world, gradient_sync, wrap_model
+from codex_ml.training.errors import TrainingDivergedError
+from codex_ml.training.evaluation import evaluate
+from codex_ml.training.interrupt import GracefulInterrupt
+from codex_ml.training.optim import build_optimizer, lr_at, set_lr
+from codex_ml.training.runtime import PRECISIONS, autocast_for, torch_threads
+
+Callback = Callable[[dict[str, Any]], None]
+
+
+@dataclass
+class TrainResult:
+    """What a training run returns."""
+
+    history: list[dict[str, Any]]  # log and eval records, in order
+    final_metrics: dict[str, float]  # train_loss, and eval_loss/eval_ppl/eval_accuracy@token
+    steps: int  # optimiser steps completed, counting those before a resume
+    tokens_seen: int  # training tokens consumed, over all processes
+    wall_time: float  # seconds spent in this call
+    checkpoint: Path | None  # the last checkpoint written or resumed from
+    interrupted: bool  # stopped early by Ctrl-C
+    first_loss: float | None  # training loss of this call's first step
+
+
+@dataclass(frozen=True, kw_only=True)
+class FunctionalTrainer:
+    """Plain-PyTorch causal-LM trainer: packed blocks, AdamW, warmup+cosine, checkpoints."""
+
+    max_steps: int = 200  # optimiser steps in the whole run
+    batch_size: int = 8  # blocks per micro-batch (per process)
+    block_size: int = 128  # tokens per training sequence
+    lr: float = 3e-3  # peak learning rate
+    min_lr_ratio: float = 0.1  # the cosine decay ends at min_lr_ratio * lr
+    warmup_steps: int = 20  # linear warmup from 0 to lr
+    weight_decay: float = 0.1  # AdamW decay of weight matrices
+    beta1: float = 0.9
+    beta2: float = 0.95
+    grad_clip: float = 1.0  # max gradient norm; 0 disables clipping
+    grad_accum_steps: int = 1  # micro-batches per optimiser step
+    log_every: int = 10  # steps between log records (and loss checks)
+    eval_every: int = 0  # steps between evaluations; 0: only at the end
+    eval_max_batches: int = 20  # eval batches per evaluation
+    seed: int = 0
+    device: str = "auto"  # "auto", "cpu", "cuda", "cuda:N"
+    precision: str = "auto"  # "auto" (bf16 on CUDA, fp32 on CPU), "fp32", "bf16"
+    num_threads: int | None = None  # torch CPU threads during the run; None: unchanged
+    output_dir: str | None = None  # where checkpoints go; None: nothing is written
+    checkpoint_every: int = 0  # steps between checkpoints; 0: only at the end
+    keep_checkpoints: int = 2  # checkpoints kept on disk
+    resume_from: str | None = None  # a run dir, checkpoints/ dir or step-N dir
+
+    def __post_init__(self) -> None:
+        _validate(self)
+
+    def __call__(
+        self,
+        model: nn.Module,
+        tokenizer: Any,
+        train_data: Iterable[str],
+        eval_data: Iterable[str] | None = None,
+        *,
+        callbacks: Sequence[Callback] = (),
+    ) -> TrainResult:
+        """Train ``model`` on ``train_data`` and return the history and final metrics."""
+        started = time.perf_counter()
+        device = resolve_device(self.device)
+        with (
+            torch_threads(self.num_threads),
+            distributed_world(device) as world,
+            GracefulInterrupt(
+                notice=self._interrupt_notice() if world.is_main else None
+            ) as interrupt,
+        ):
+            device = world.device(device)
+            torch.manual_seed(self.seed)  # dropout; every rank alike, as the model was
+            train_blocks = build_blocks(tokenizer, train_data, self.block_size, name="train_data")
+            eval_blocks = (
+                None
+                if eval_data is None
+                else build_blocks(tokenizer, eval_data, self.block_size, name="eval_data")
+            )
+            run = _Run(self, model, world, device, callbacks, started)
+            return run.train(
+                train_blocks.to(device),
+                None if eval_blocks is None else eval_blocks.to(device),
+                interrupt,
+            )
+
+    def _interrupt_notice(self) -> str:
+        then = "save a checkpoint and stop" if self.output_dir is not None else "stop"
+        return f"Interrupted: finishing this step, then I will {then}. Ctrl-C again aborts at once."
+
+    def config(self) -> dict[str, Any]:
+        """The settings as a plain dict (recorded in each checkpoint's meta.json)."""
+        return dataclasses.asdict(self)
+
+
+def _validate(trainer: FunctionalTrainer) -> None:
+    """Reject bad settings at construction, naming the parameter and the accepted range."""
+
+    def check_int(name: str, minimum: int, *, optional: bool = False) -> None:
+        value = getattr(trainer, name)
+        if optional and value is None:
+            return
+        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+            raise ValueError(f"{name}={value!r} must be an integer >= {minimum}.")
+
+    def check_float(name: str, low: float, high: float, *, interval: str) -> None:
+        value = getattr(trainer, name)
+        ok = isinstance(value, int | float) and not isinstance(value, bool)
+        ok = ok and (low < value if interval[0] == "(" else low <= value)
+        ok = ok and (value < high if interval[-1] == ")" else value <= high)
+        if not ok:
+            raise ValueError(f"{name}={value!r} must be a number in {interval}.")
+
+    for name in ("max_steps", "batch_size", "block_size", "grad_accum_steps", "log_every"):
+        check_int(name, 1)
+    for name in ("warmup_steps", "eval_every", "checkpoint_every"):
+        check_int(name, 0)
+    check_int("eval_max_batches", 1)
+    check_int("keep_checkpoints", 1)
+    check_int("num_threads", 1, optional=True)
+    check_int("seed", 0)
+    check_float("lr", 0.0, math.inf, interval="(0, inf)")
+    check_float("min_lr_ratio", 0.0, 1.0, interval="[0, 1]")
+    check_float("weight_decay", 0.0, math.inf, interval="[0, inf)")
+    check_float("beta1", 0.0, 1.0, interval="[0, 1)")
+    check_float("beta2", 0.0, 1.0, interval="[0, 1)")
+    check_float("grad_clip", 0.0, math.inf, interval="[0, inf)")
+    if trainer.precision not in PRECISIONS:
+        raise ValueError(f"precision={trainer.precision!r} must be one of {', '.join(PRECISIONS)}.")
+    resolve_device(trainer.device)  # raises a ValueError naming device=...
+    if trainer.checkpoint_every and trainer.output_dir is None:
+        raise ValueError(
+            f"checkpoint_every={trainer.checkpoint_every} needs output_dir: checkpoints are "
+            "written under output_dir/checkpoints/."
+        )
+
+
+def train_step(
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    sampler: BatchSampler,
+    *,
+    accum_steps: int,
+    grad_clip: float,
+    autocast: AbstractContextManager,
+) -> torch.Tensor:
+    """One optimiser step over ``accum_steps`` micro-batches; returns its mean loss, on device."""
+    step_loss = None
+    for micro in range(accum_steps):
+        inputs, targets = sampler.next_batch()
+        with gradient_sync(model, sync=micro == accum_steps - 1):
+            with autocast:
+                logits = model(input_ids=inputs).logits
+                loss = F.cross_entropy(logits.flatten(0, 1), targets.flatten()) / accum_steps
+            loss.backward()
+        step_loss = loss.detach() if step_loss is None else step_loss + loss.detach()
+    if grad_clip:
+        torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+    optimizer.step()
+    optimizer.zero_grad(set_to_none=True)
+    return step_loss
+
+
+class _Run:
+    """The objects and counters of one call to the trainer."""
+
+    def __init__(
+        self,
+        trainer: FunctionalTrainer,
+        model: nn.Module,
+        world: World,
+        device: torch.device,
+        callbacks: Sequence[Callback],
+        started: float,
+    ) -> None:
+        self.trainer = trainer
+        self.world = world
+        self.device = device
+        self.callbacks = callbacks if world.is_main else ()
+        self.started = started
+        self.model = model.to(device)  # saved and evaluated as is; trained through self.step_model
+        self.model.train()
+        self.autocast = autocast_for(device, trainer.precision)
+        self.optimizer = build_optimizer(
+            model,
+            lr=trainer.lr,
+            weight_decay=trainer.weight_decay,
+            betas=(trainer.beta1, trainer.beta2),
+            device=device,
+        )
+        self.step = 0
+        self.tokens_seen = 0
+        self.tokens_per_step = (
+            trainer.batch_size * trainer.block_size * trainer.grad_accum_steps * world.size
+        )
+        self.history: list[dict[str, Any]] = []
+        self.metrics: dict[str, float] = {}
+        self.checkpoint: Path | None = None
+        self.first_loss: float | None = None
+        self.evaluated_at: int | None = None  # the step of the latest evaluation
+        self.saved_at: int | None = None  # the step of the latest checkpoint
+
+    # --- the loop ------------------------------------------------------------
+
+    def train(
+        self, train_blocks: Blocks, eval_blocks: Blocks | None, interrupt: GracefulInterrupt
+    ) -> TrainResult:
+        t = self.trainer
+        self.sampler = BatchSampler(
+            train_blocks,
+            batch_size=t.batch_size,
+            seed=t.seed,
+            rank=self.world.rank,
+            world_size=self.world.size,
+        )
+        if t.resume_from is not None:
+            self._resume(t.resume_from)
+        step_model = wrap_model(self.model, self.world, self.device)
+        if eval_blocks is not None and t.eval_every and self.step == 0:
+            self._evaluate(eval_blocks)  # the starting point of the eval curve
+
+        first_step = self.step + 1
+        window = _Window(self.step, self.tokens_seen, self.device)
+        interrupted = False
+        while self.step < t.max_steps:
+            self.step += 1
+            lr = lr_at(
+                self.step,
+                lr=t.lr,
+                warmup_steps=t.warmup_steps,
+                max_steps=t.max_steps,
+                min_lr_ratio=t.min_lr_ratio,
+            )
+            set_lr(self.optimizer, lr)
+            window.loss_sum += train_step(
+                step_model,
+                self.optimizer,
+                self.sampler,
+                accum_steps=t.grad_accum_steps,
+                grad_clip=t.grad_clip,
+                autocast=self.autocast,
+            )
+            self.tokens_seen += self.tokens_per_step
+
+            checkpoint_now = bool(t.checkpoint_every) and self.step % t.checkpoint_every == 0
+            # Only log steps read the loss back from the device; a checkpoint step is
+            # one too, so that a NaN is caught before it could be saved. Across ranks the
+            # stop request is agreed there as well, so all ranks stop at the same step.
+            log_now = (
+                self.step == first_step
+                or self.step % t.log_every == 0
+                or self.step == t.max_steps
+                or checkpoint_now
+                or (interrupt.requested and not self.world.distributed)
+            )
+            if log_now:
+                interrupted = self._log(window, lr, interrupt.requested)
+            if eval_blocks is not None and t.eval_every and self.step % t.eval_every == 0:
+                self._evaluate(eval_blocks)
+            if checkpoint_now or interrupted:
+                self._save()
+            if interrupted:
+                break
+            if log_now:  # after eval and checkpoint, so their time is not counted as training
+                window = _Window(self.step, self.tokens_seen, self.device)
+
+        if not interrupted:
+            if eval_blocks is not None and self.evaluated_at != self.step:
+                self._evaluate(eval_blocks)
+            if t.output_dir is not None and self.saved_at != self.step:
+                self._save()
+        return TrainResult(
+            history=self.history,
+            final_metrics=self.metrics,
+            steps=self.step,
+            tokens_seen=self.tokens_seen,
+            wall_time=time.perf_counter() - self.started,
+            checkpoint=self.checkpoint,
+            interrupted=interrupted,
+            first_loss=self.first_loss,
+        )
+
+    # --- what happens at log, eval and checkpoint steps ------------------------
+
+    def _log(self, window: _Window, lr: float, stop_requested: bool) -> bool:
+        """Read the window's mean loss (all ranks), reject NaN, report; returns "stop now"."""
+        stop = torch.tensor(float(stop_requested), device=self.device)
+        loss_sum, stops = self.world.all_sum(torch.stack([window.loss_sum, stop])).tolist()
+        steps = self.step - window.start_step
+        loss = loss_sum / (steps * self.world.size)
+        if not math.isfinite(loss):
+            raise TrainingDivergedError(
+                step=self.step,
+                loss=loss,
+                last_checkpoint=self.checkpoint,
+                since_step=window.start_step,
+            )
+        now = time.perf_counter()
+        if self.first_loss is None:
+            self.first_loss = loss
+        self.metrics["train_loss"] = loss
+        self._report(
+            {
+                "event": "log",
+                "step": self.step,
+                "loss": loss,
+                "lr": lr,
+                "tokens_per_s": (self.tokens_seen - window.start_tokens) / (now - window.started),
+                "elapsed": now - self.started,
+                "tokens_seen": self.tokens_seen,
+                "max_steps": self.trainer.max_steps,
+            },
+            keep=True,
+        )
+        return stops > 0
+
+    def _evaluate(self, eval_blocks: Blocks) -> None:
+        results = evaluate(
+            self.model,
+            eval_blocks,
+            batch_size=self.trainer.batch_size,
+            max_batches=self.trainer.eval_max_batches,
+            autocast=self.autocast,
+        )
+        self.metrics.update(results)
+        self.evaluated_at = self.step
+        record = {"event": "eval", "step": self.step, **results}
+        record["elapsed"] = time.perf_counter() - self.started
+        self._report(record, keep=True)
+
+    def _save(self) -> None:
+        self.saved_at = self.step
+        if self.trainer.output_dir is None or not self.world.is_main:
+            return
+        state = {
+            "step": self.step,
+            "tokens_seen": self.tokens_seen,
+            "optimizer": self.optimizer.state_dict(),
+            # The schedule is lr_at(step): the step above is all of its state.
+            "sampler": self.sampler.state_dict(),
+            "rng": capture_rng_state(),
+        }
+        self.checkpoint = save_checkpoint(
+            self.trainer.output_dir,
+            step=self.step,
+            model=self.model,
+            state=state,
+            config=self.trainer.config(),
+            keep=self.trainer.keep_checkpoints,
+        )
+        self._report({"event": "checkpoint", "step": self.step, "path": str(self.checkpoint)})
+
+    def _resume(self, path: str) -> None:
+        loaded = load_checkpoint(path, self.model, self.optimizer, map_location=self.device)
+        state = loaded.state
+        self.step = int(state["step"])
+        self.tokens_seen = int(state["tokens_seen"])
+        self.sampler.load_state_dict(state["sampler"])
+        restore_rng_state(state["rng"])
+        self.checkpoint = loaded.path
+        self.saved_at = self.step  # no need to write it again
+
+    def _report(self, record: dict[str, Any], *, keep: bool = False) -> None:
+        if keep:
+            self.history.append(record)
+        for callback in self.callbacks:
+            callback(dict(record))
+
+
+@dataclass
+class _Window:
+    """The steps since the last log record: their summed loss stays on the device."""
+
+    start_step: int
+    start_tokens: int
+    device: torch.device
+    loss_sum: torch.Tensor = field(init=False)
+    started: float = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.loss_sum = torch.zeros((), device=self.device)
+        self.started = time.perf_counter()
