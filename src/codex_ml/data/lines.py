@@ -13,7 +13,7 @@ import random
 from os import PathLike
 from pathlib import Path
 
-from codex_ml.resources import offline_data_dir
+from codex_ml import resources
 
 TINY_CORPUS_FILENAME = "tiny_corpus.txt"
 
@@ -111,5 +111,5 @@ def load_tiny_corpus(
 ) -> list[str]:
     """The shipped tiny English corpus (data/offline/tiny_corpus.txt), one paragraph per record."""
     if path is None:
-        path = offline_data_dir() / TINY_CORPUS_FILENAME
+        path = resources.offline_data_dir() / TINY_CORPUS_FILENAME
     return load_lines(path, shuffle=shuffle, seed=seed)

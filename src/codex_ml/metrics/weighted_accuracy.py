@@ -20,9 +20,9 @@ from os import PathLike
 from pathlib import Path
 from typing import Any, final
 
+from codex_ml import resources
 from codex_ml.metrics._arrays import flatten
 from codex_ml.protocols import Metric
-from codex_ml.resources import offline_data_dir
 
 WEIGHTS_FILENAME = "weighted_accuracy.json"
 
@@ -119,5 +119,5 @@ def _shipped(path: Path) -> WeightedAccuracy:
 def build_weighted_accuracy(*, weights_path: str | PathLike[str] | None = None) -> Metric:
     """Label-weighted accuracy; weights from data/offline/weighted_accuracy.json or weights_path."""
     if weights_path is None:
-        return _shipped(offline_data_dir() / WEIGHTS_FILENAME)
+        return _shipped(resources.offline_data_dir() / WEIGHTS_FILENAME)
     return load_weighted_accuracy(weights_path)
