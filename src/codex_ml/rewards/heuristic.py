@@ -41,7 +41,6 @@ from typing import final
 #: Destructive commands and statements penalised when no list is given.
 DEFAULT_BANNED_PHRASES: tuple[str, ...] = (
     "rm -rf /",
-    "rm -rf /*",
     "rm -fr /",
     "rm -rf ~",
     "rm -rf *",
@@ -140,7 +139,7 @@ class HeuristicRewardModel:
             )
         self.max_words = max_words
         self.banned_phrases = tuple(banned_phrases)
-        self._banned = [(p, _phrase_pattern(p)) for p in self.banned_phrases]
+        self._banned = [_phrase_pattern(p) for p in self.banned_phrases]
         self.marker_weight = _check_weight("marker_weight", marker_weight)
         self.overlap_weight = _check_weight("overlap_weight", overlap_weight)
         self.banned_penalty = _check_weight("banned_penalty", banned_penalty)
@@ -179,7 +178,7 @@ class HeuristicRewardModel:
             parts["steps"] = self.marker_weight * self._has_steps(completion)
             parts["code"] = self.marker_weight * bool(_CODE_FENCE.search(completion))
             parts["prompt_overlap"] = self.overlap_weight * _overlap(prompt, completion)
-            found = sum(1 for _, pattern in self._banned if pattern.search(completion))
+            found = sum(1 for pattern in self._banned if pattern.search(completion))
             parts["banned_phrases"] = -self.banned_penalty * found
             excess = max(0, len(words) - self.max_words) / self.max_words
             parts["length"] = -self.length_penalty * min(1.0, excess)
