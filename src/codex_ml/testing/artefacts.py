@@ -9,6 +9,7 @@ safetensors -- so tests exercise the real loading path without any download.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -109,13 +110,17 @@ def _train_tokenizer(special_tokens: list[str]) -> Tokenizer:
     return tokenizer
 
 
-def _save(directory, tokenizer: PreTrainedTokenizerFast, build_model) -> Path:
+def _save(
+    directory: str | os.PathLike[str],
+    tokenizer: PreTrainedTokenizerFast,
+    build_model: Callable[[], PreTrainedModel],
+) -> Path:
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     # The same weights on every call, without disturbing the caller's RNG.
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)
-        model: PreTrainedModel = build_model()
+        model = build_model()
     model.save_pretrained(directory, safe_serialization=True)
     tokenizer.save_pretrained(directory)
     return directory
