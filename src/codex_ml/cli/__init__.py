@@ -14,6 +14,9 @@ __all__ = ["main"]
 
 #: sub-command -> (module under codex_ml.cli, one-line help)
 COMMANDS = {
+    "train": ("train", "compose a run from registry keys with Hydra and train it"),
+    "evaluate": ("evaluate", "score a trained run: metrics, generations, rewards"),
+    "generate": ("generate", "print samples from a trained run"),
     "plugins": ("plugins", "list, show and check the installed components"),
 }
 

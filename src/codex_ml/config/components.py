@@ -1,0 +1,93 @@
+"""A config fragment as a component spec: registry key + kwargs, checked before building."""
+
+from __future__ import annotations
+
+import difflib
+import inspect
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from codex_ml.config.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class ComponentSpec:
+    """What to build: ``kind`` and registry key ``name``, with ``kwargs`` from config path ``where``."""
+
+    kind: str
+    name: str
+    kwargs: dict[str, Any] = field(default_factory=dict)
+    where: str = ""
+
+
+def spec_from(
+    node: Mapping[str, Any], kind: str, where: str, *, reserved: tuple[str, ...] = ()
+) -> ComponentSpec:
+    """Split a resolved fragment into its key and kwargs; ``reserved`` keys are codex-ml's own."""
+    if not isinstance(node, Mapping) or not isinstance(node.get("name"), str) or not node["name"]:
+        raise ConfigError(
+            f"{where}: a component fragment needs `name: <registry key>` (got {node!r}). "
+            f"See `codex-ml plugins list {kind}` for the keys.",
+            where=where,
+        )
+    kwargs = {k: v for k, v in node.items() if k != "name" and k not in reserved}
+    return ComponentSpec(kind, node["name"], kwargs, where)
+
+
+def check_spec(spec: ComponentSpec, *, provided: tuple[str, ...] = ()) -> Any:
+    """The factory for ``spec``, after checking every kwarg against its signature.
+
+    ``provided`` names the arguments codex-ml passes itself (``vocab_size`` say),
+    so they count as given.
+    """
+    from codex_ml.registry import RegistryError, get_registry
+
+    try:
+        factory = get_registry(spec.kind).get(spec.name)
+    except RegistryError as exc:
+        raise ConfigError(f"{spec.where}.name: {exc}", where=f"{spec.where}.name") from exc
+    try:
+        parameters = inspect.signature(factory).parameters
+    except (TypeError, ValueError):
+        return factory  # no signature to check against (a builtin, say)
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()):
+        return factory
+    accepted = [
+        name
+        for name, p in parameters.items()
+        if p.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    ]
+    for name in spec.kwargs:
+        if name not in accepted:
+            close = difflib.get_close_matches(name, accepted, n=1)
+            hint = f" Did you mean {close[0]!r}?" if close else ""
+            raise ConfigError(
+                f"{spec.where}.{name}: {spec.kind} {spec.name!r} has no parameter {name!r}.{hint} "
+                f"It accepts: {', '.join(accepted) or '(nothing)'}.",
+                where=f"{spec.where}.{name}",
+            )
+    missing = [
+        name
+        for name in accepted
+        if parameters[name].default is inspect.Parameter.empty
+        and name not in spec.kwargs
+        and name not in provided
+    ]
+    if missing:
+        raise ConfigError(
+            f"{spec.where}: {spec.kind} {spec.name!r} needs {', '.join(missing)}; set "
+            + " ".join(f"{spec.where}.{name}=..." for name in missing)
+            + ".",
+            where=spec.where,
+        )
+    return factory
+
+
+def build_component(spec: ComponentSpec, factory: Any, **extra: Any) -> Any:
+    """Call the factory with the spec's kwargs (and ``extra`` where the config left them unset)."""
+    kwargs = dict(spec.kwargs)
+    for name, value in extra.items():
+        if kwargs.get(name) is None:
+            kwargs[name] = value
+    return factory(**kwargs)

@@ -1,0 +1,1 @@
+"""A run: composed config -> checked specs -> built components -> training, scores, files."""

@@ -1,0 +1,157 @@
+"""Turn a composed config into components: check everything first, then build.
+
+Every fragment is checked against its factory's signature before the first
+component is built, so a typo in ``training`` fails in a second, not after a
+model has been loaded.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from codex_ml.config import (
+    ComponentSpec,
+    ConfigError,
+    build_component,
+    check_spec,
+    reject_instantiation_keys,
+    spec_from,
+)
+
+#: config group -> registry kind, for the groups that name one component each.
+GROUP_KINDS = {
+    "tokenizer": "tokenizer",
+    "model": "model",
+    "data": "data_loader",
+    "training": "trainer",
+    "reward_model": "reward_model",
+}
+#: Keys in a fragment that codex-ml reads itself rather than passing to the factory.
+RESERVED = {"training": ("resume",), "metrics": ("input",)}
+#: What a metric scores, for the catalogue's metrics (others say so with `input:`).
+METRIC_INPUTS = ("token-nll", "token-ids", "generations", "references")
+
+
+@dataclass(frozen=True)
+class MetricSpec:
+    """One configured metric: its spec and the input it scores."""
+
+    alias: str
+    spec: ComponentSpec
+    input: str
+
+
+@dataclass
+class Plan:
+    """The checked specs of a run, and their factories; nothing built yet."""
+
+    config: dict[str, Any]
+    specs: dict[str, ComponentSpec]
+    factories: dict[str, Any]
+    metrics: list[MetricSpec] = field(default_factory=list)
+    metric_factories: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def run(self) -> dict[str, Any]:
+        return self.config.get("run", {})
+
+
+def resolve(cfg: Any) -> dict[str, Any]:
+    """A composed OmegaConf config as plain data, interpolations resolved."""
+    from omegaconf import OmegaConf
+    from omegaconf.errors import OmegaConfBaseException
+
+    from codex_ml.run.resolvers import register_resolvers
+
+    register_resolvers()
+    try:
+        data = OmegaConf.to_container(cfg, resolve=True, throw_on_missing=True)
+    except OmegaConfBaseException as exc:
+        where = getattr(exc, "full_key", None) or "config"
+        raise ConfigError(
+            f"{where}: {str(exc).splitlines()[0]}. Set it on the command line ({where}=...).",
+            where=where,
+        ) from None
+    assert isinstance(data, dict)
+    data.pop("hydra", None)
+    reject_instantiation_keys(data)
+    return data
+
+
+def plan(config: Mapping[str, Any], groups: tuple[str, ...] = tuple(GROUP_KINDS)) -> Plan:
+    """Check the given groups (and the metrics) of a resolved config."""
+    specs: dict[str, ComponentSpec] = {}
+    factories: dict[str, Any] = {}
+    for group in groups:
+        if group not in config:
+            raise ConfigError(
+                f"{group}: missing; choose a preset ({group}=offline/...).", where=group
+            )
+        spec = spec_from(config[group], GROUP_KINDS[group], group, reserved=RESERVED.get(group, ()))
+        provided = ("vocab_size",) if group == "model" else ()
+        specs[group] = spec
+        factories[group] = check_spec(spec, provided=provided)
+    result = Plan(dict(config), specs, factories)
+    for alias, node in (config.get("metrics") or {}).items():
+        where = f"metrics.{alias}"
+        spec = spec_from(node, "metric", where, reserved=RESERVED["metrics"])
+        metric_input = node.get("input", "references")
+        if metric_input not in METRIC_INPUTS:
+            raise ConfigError(
+                f"{where}.input: {metric_input!r} is not one of {', '.join(METRIC_INPUTS)}.",
+                where=f"{where}.input",
+            )
+        result.metrics.append(MetricSpec(alias, spec, metric_input))
+        result.metric_factories[alias] = check_spec(spec)
+    return result
+
+
+def build(p: Plan, group: str, **extra: Any) -> Any:
+    """Build one group's component from a checked plan."""
+    return build_component(p.specs[group], p.factories[group], **extra)
+
+
+def build_model(p: Plan, tokenizer: Any) -> Any:
+    """The model, sized to the tokenizer's vocabulary where the config leaves that open."""
+    extra = {}
+    if "vocab_size" in _parameters(p.factories["model"]):
+        extra["vocab_size"] = tokenizer.vocab_size
+    return build(p, "model", **extra)
+
+
+def build_metrics(p: Plan) -> dict[str, tuple[Any, str]]:
+    """alias -> (metric callable, input it scores)."""
+    return {
+        m.alias: (build_component(m.spec, p.metric_factories[m.alias]), m.input) for m in p.metrics
+    }
+
+
+def _parameters(factory: Any) -> Mapping[str, Any]:
+    import inspect
+
+    try:
+        return inspect.signature(factory).parameters
+    except (TypeError, ValueError):
+        return {}
+
+
+def split_records(records: list[Any], *, eval_fraction: float, seed: int) -> tuple[list, list]:
+    """A deterministic train/eval split; at least one record on each side."""
+    if not records:
+        raise ConfigError("data: the data loader returned no records.", where="data")
+    if not 0.0 <= eval_fraction < 1.0:
+        raise ConfigError(
+            f"run.eval_fraction: must be in [0, 1), got {eval_fraction}.", where="run.eval_fraction"
+        )
+    order = list(range(len(records)))
+    random.Random(seed).shuffle(order)
+    n_eval = min(len(records) - 1, max(1, round(len(records) * eval_fraction)))
+    if eval_fraction == 0.0 or len(records) < 2:
+        return list(records), []
+    held_out = set(order[:n_eval])
+    train = [r for i, r in enumerate(records) if i not in held_out]
+    evaluation = [r for i, r in enumerate(records) if i in held_out]
+    return train, evaluation

@@ -1,0 +1,110 @@
+"""What a run leaves on disk, all in its run directory.
+
+``config.yaml`` (resolved), ``metrics.jsonl`` (one line per log step and per
+evaluation), ``summary.json``, ``samples.jsonl``, ``loss_curve.png`` and the
+trainer's ``checkpoints/``. JSON files are replaced atomically, so a run
+killed mid-write never leaves half a summary behind.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+METRICS_FILE = "metrics.jsonl"
+SUMMARY_FILE = "summary.json"
+SAMPLES_FILE = "samples.jsonl"
+CONFIG_FILE = "config.yaml"
+PLOT_FILE = "loss_curve.png"
+LOG_FIELDS = ("event", "step", "loss", "lr", "tokens_per_s", "elapsed", "tokens_seen")
+
+
+def write_json(path: Path, data: Any) -> None:
+    """Write JSON through a temporary file and an atomic rename."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(data, indent=2, default=str) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+
+
+class RunWriter:
+    """Writes one run directory; also the trainer callback that appends ``metrics.jsonl``."""
+
+    def __init__(self, run_dir: Path) -> None:
+        self.run_dir = Path(run_dir)
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        self._metrics = open(self.run_dir / METRICS_FILE, "a", encoding="utf-8")  # noqa: SIM115
+
+    def __call__(self, record: Mapping[str, Any]) -> None:
+        if record.get("event") == "log":
+            row = {k: record[k] for k in LOG_FIELDS if k in record}
+        elif record.get("event") == "eval":
+            row = {k: v for k, v in record.items() if k != "path"}
+        else:
+            return
+        self._metrics.write(json.dumps(row) + "\n")
+        self._metrics.flush()
+
+    def close(self) -> None:
+        self._metrics.close()
+
+    def write_config(self, config: Mapping[str, Any]) -> None:
+        from omegaconf import OmegaConf
+
+        (self.run_dir / CONFIG_FILE).write_text(OmegaConf.to_yaml(OmegaConf.create(dict(config))))
+
+    def write_samples(self, samples: Sequence[Mapping[str, Any]]) -> None:
+        with open(self.run_dir / SAMPLES_FILE, "w", encoding="utf-8") as fh:
+            for sample in samples:
+                fh.write(json.dumps(sample, ensure_ascii=False) + "\n")
+
+    def write_summary(self, summary: Mapping[str, Any]) -> Path:
+        path = self.run_dir / SUMMARY_FILE
+        write_json(path, summary)
+        return path
+
+    def plot(self, history: Sequence[Mapping[str, Any]]) -> Path | None:
+        """The training (and eval) loss against the step, as a PNG."""
+        train = [(r["step"], r["loss"]) for r in history if r.get("event") == "log"]
+        evals = [(r["step"], r["eval_loss"]) for r in history if "eval_loss" in r]
+        if not train:
+            return None
+        import logging
+
+        import matplotlib
+
+        matplotlib.use("Agg")
+        logging.getLogger("matplotlib").setLevel(logging.WARNING)
+        import matplotlib.pyplot as plt
+
+        fig, ax = plt.subplots(figsize=(7, 4), dpi=100)
+        ax.plot(*zip(*train, strict=True), label="train loss")
+        if evals:
+            ax.plot(*zip(*evals, strict=True), "o-", label="eval loss")
+        ax.set_xlabel("step")
+        ax.set_ylabel("loss (nats/token)")
+        ax.set_title(self.run_dir.name)
+        ax.grid(alpha=0.3)
+        ax.legend()
+        fig.tight_layout()
+        path = self.run_dir / PLOT_FILE
+        fig.savefig(path)
+        plt.close(fig)
+        return path
+
+
+def package_versions() -> dict[str, str | None]:
+    """Versions of what a run depends on, read from metadata (nothing is imported)."""
+    import platform
+    from importlib.metadata import PackageNotFoundError, version
+
+    names = ("codex-ml", "torch", "transformers", "tokenizers", "hydra-core", "omegaconf", "pluggy")
+    versions: dict[str, str | None] = {"python": platform.python_version()}
+    for name in names:
+        try:
+            versions[name] = version(name)
+        except PackageNotFoundError:
+            versions[name] = None
+    return versions

@@ -1,0 +1,35 @@
+"""A progress bar over training steps, driven by the trainer's log records."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Mapping
+from typing import Any
+
+
+class ProgressBar:
+    """Shows step, loss, learning rate and tokens/s on stderr (tqdm)."""
+
+    def __init__(self, total: int, *, enabled: bool = True) -> None:
+        from tqdm.auto import tqdm
+
+        self._bar = tqdm(
+            total=total, desc="train", unit="step", disable=not enabled, file=sys.stderr
+        )
+
+    def __call__(self, record: Mapping[str, Any]) -> None:
+        if record.get("event") == "log":
+            self._bar.update(record["step"] - self._bar.n)
+            self._bar.set_postfix(
+                loss=f"{record['loss']:.4f}",
+                lr=f"{record['lr']:.2e}",
+                tok_s=f"{record['tokens_per_s']:,.0f}",
+                refresh=False,
+            )
+        elif record.get("event") == "eval":
+            self._bar.write(
+                f"step {record['step']}: eval_loss {record.get('eval_loss', float('nan')):.4f}"
+            )
+
+    def close(self) -> None:
+        self._bar.close()

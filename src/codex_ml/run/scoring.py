@@ -1,0 +1,172 @@
+"""Score a model: token metrics on held-out text, text metrics on generations, rewards.
+
+Each configured metric says what it scores (``input``):
+
+- ``token-nll``: per-token negative log-likelihoods of the eval text (``ppl``);
+- ``token-ids``: predicted vs. target token ids of the eval text (``accuracy@token``);
+- ``generations``: the completions of the sample prompts (``dist-1``, ``dist-2``);
+- ``references``: completions of the data's prompts against its references, for
+  records written ``prompt<TAB>reference`` (``exact_match``, ``f1``, weighted accuracy).
+
+A metric whose input the data cannot give is reported as skipped, with why.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+
+def split_reference(record: str) -> tuple[str, str | None]:
+    """``"prompt<TAB>reference"`` -> (prompt, reference); a plain record has no reference."""
+    prompt, tab, reference = record.partition("\t")
+    return (prompt, reference.strip()) if tab else (record, None)
+
+
+def token_predictions(
+    model: Any,
+    tokenizer: Any,
+    texts: Sequence[str],
+    *,
+    block_size: int,
+    batch_size: int,
+    max_batches: int,
+) -> tuple[Any, Any, Any]:
+    """Per-token NLLs, predicted ids and target ids over packed eval blocks."""
+    import torch
+    import torch.nn.functional as F
+
+    from codex_ml.models.sampling import context_length
+    from codex_ml.training.data import build_blocks
+
+    limit = context_length(model)
+    block_size = min(block_size, limit) if limit else block_size
+    blocks = build_blocks(tokenizer, texts, block_size, name="eval data")
+    device = next(model.parameters()).device
+    nlls, predictions, targets = [], [], []
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            for start in range(0, min(len(blocks), batch_size * max_batches), batch_size):
+                x = blocks.inputs[start : start + batch_size].to(device)
+                y = blocks.targets[start : start + batch_size].to(device)
+                logits = model(input_ids=x).logits.float()
+                nlls.append(
+                    F.cross_entropy(logits.flatten(0, 1), y.flatten(), reduction="none").cpu()
+                )
+                predictions.append(logits.argmax(-1).flatten().cpu())
+                targets.append(y.flatten().cpu())
+    finally:
+        model.train(was_training)
+    return torch.cat(nlls), torch.cat(predictions), torch.cat(targets)
+
+
+def complete(
+    model: Any,
+    tokenizer: Any,
+    prompts: Sequence[str],
+    *,
+    max_new_tokens: int,
+    temperature: float,
+    top_k: int | None,
+    seed: int,
+) -> list[str]:
+    """One sampled completion (text after the prompt) per prompt, reproducible for a seed."""
+    import torch
+
+    from codex_ml.models.sampling import context_length, generate
+
+    device = next(model.parameters()).device
+    generator = torch.Generator(device=device).manual_seed(seed)
+    completions = []
+    was_training = model.training
+    model.eval()
+    try:
+        for prompt in prompts:
+            ids = tokenizer.encode(prompt) or [tokenizer.bos_id]
+            input_ids = torch.tensor([ids], dtype=torch.long, device=device)
+            out = generate(
+                model,
+                input_ids,
+                max_new_tokens=max_new_tokens,
+                temperature=temperature,
+                top_k=top_k,
+                eos_id=tokenizer.eos_id,
+                block_size=context_length(model),
+                generator=generator,
+            )
+            completions.append(tokenizer.decode(out[0, len(ids) :].tolist()))
+    finally:
+        model.train(was_training)
+    return completions
+
+
+def score(
+    model: Any,
+    tokenizer: Any,
+    eval_records: Sequence[str],
+    metrics: Mapping[str, tuple[Any, str]],
+    reward_model: Any,
+    settings: Mapping[str, Any],
+) -> dict[str, Any]:
+    """Every configured metric, the reward of each generation, and the samples themselves."""
+    sampling = dict(
+        max_new_tokens=int(settings.get("max_new_tokens", 64)),
+        temperature=float(settings.get("temperature", 0.8)),
+        top_k=settings.get("top_k"),
+        seed=int(settings.get("seed", 0)),
+    )
+    pairs = [split_reference(record) for record in eval_records]
+    texts = [
+        prompt if reference is None else f"{prompt} {reference}" for prompt, reference in pairs
+    ]
+    with_refs = [(p, r) for p, r in pairs if r is not None]
+    needs = {metric_input for _, metric_input in metrics.values()}
+
+    inputs: dict[str, Any] = {}
+    if needs & {"token-nll", "token-ids"} and texts:
+        nll, predicted, target = token_predictions(
+            model,
+            tokenizer,
+            texts,
+            block_size=int(settings.get("block_size", 128)),
+            batch_size=int(settings.get("batch_size", 8)),
+            max_batches=int(settings.get("eval_max_batches", 20)),
+        )
+        inputs["token-nll"] = (nll.tolist(), None)
+        inputs["token-ids"] = (predicted.tolist(), target.tolist())
+    prompts = list(settings.get("sample_prompts") or [])
+    generations = complete(model, tokenizer, prompts, **sampling) if prompts else []
+    inputs["generations"] = (generations, None) if generations else None
+    if with_refs and "references" in needs:
+        answers = complete(model, tokenizer, [p for p, _ in with_refs], **sampling)
+        inputs["references"] = ([a.strip() for a in answers], [r for _, r in with_refs])
+
+    results: dict[str, Any] = {}
+    for alias, (metric, metric_input) in metrics.items():
+        given = inputs.get(metric_input)
+        if given is None:
+            results[alias] = {"skipped": _why_skipped(metric_input)}
+        else:
+            results[alias] = float(metric(*given))
+    rewards = reward_model.batch_evaluate(list(zip(prompts, generations, strict=True)))
+    samples = [
+        {"prompt": p, "completion": c, "reward": float(r)}
+        for p, c, r in zip(prompts, generations, rewards, strict=True)
+    ]
+    report: dict[str, Any] = {"metrics": results, "samples": samples}
+    if rewards:
+        report["reward"] = {
+            "mean": sum(rewards) / len(rewards),
+            "min": min(rewards),
+            "max": max(rewards),
+        }
+    return report
+
+
+def _why_skipped(metric_input: str) -> str:
+    return {
+        "references": "the eval data has no references (write records as 'prompt<TAB>reference')",
+        "generations": "no sample prompts (run.sample_prompts is empty)",
+    }.get(metric_input, "the eval split is empty")

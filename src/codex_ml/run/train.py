@@ -1,0 +1,137 @@
+"""The training job behind ``codex-ml train``: one function from config to run directory."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from codex_ml.config import ConfigError
+from codex_ml.run.assemble import build, build_metrics, build_model, plan, resolve, split_records
+from codex_ml.run.outputs import RunWriter, package_versions
+
+#: Exit status of a run stopped by Ctrl-C (after its checkpoint was written).
+EXIT_INTERRUPTED = 130
+
+
+def resume_target(value: Any) -> str | None:
+    """``training.resume``: a run directory or checkpoint that must exist."""
+    if value in (None, ""):
+        return None
+    path = Path(str(value)).expanduser()
+    if not path.exists():
+        raise ConfigError(
+            f"training.resume: {path} does not exist; give a run directory (runs/...), its "
+            f"checkpoints/ directory or one checkpoint (checkpoints/step-N).",
+            where="training.resume",
+        )
+    return str(path)
+
+
+def provenance(p: Any) -> dict[str, Any]:
+    """Registry key, kwargs and provenance of every component the run used."""
+    from codex_ml.registry import get_registry
+
+    used = {group: spec for group, spec in p.specs.items()}
+    used.update({f"metrics.{m.alias}": m.spec for m in p.metrics})
+    return {
+        where: {
+            **get_registry(spec.kind).describe(spec.name).as_dict(),
+            "kwargs": spec.kwargs,
+        }
+        for where, spec in used.items()
+    }
+
+
+def train_job(cfg: Any, *, run_dir: Path, config_name: str, overrides: Sequence[str]) -> int:
+    """Compose -> check -> build -> train -> score -> write; returns the exit status."""
+    from codex_ml.models.parameters import count_parameters
+    from codex_ml.run.progress import ProgressBar
+    from codex_ml.run.scoring import score
+
+    started = time.perf_counter()
+    config = resolve(cfg)
+    p = plan(config)
+    resume = resume_target(config["training"].get("resume"))
+    settings = p.run
+    main_process = int(os.environ.get("RANK", "0")) == 0
+
+    tokenizer = build(p, "tokenizer")
+    model = build_model(p, tokenizer)
+    records = list(build(p, "data"))
+    train_records, eval_records = split_records(
+        records,
+        eval_fraction=float(settings.get("eval_fraction", 0.1)),
+        seed=int(settings.get("seed", 0)),
+    )
+    trainer = build(p, "training", output_dir=str(run_dir), resume_from=resume)
+    metrics = build_metrics(p)
+    reward_model = build(p, "reward_model")
+
+    writer = RunWriter(run_dir) if main_process else None
+    progress = ProgressBar(
+        int(config["training"].get("max_steps", 0)),
+        enabled=main_process and bool(settings.get("progress", True)),
+    )
+    callbacks = [progress] + ([writer] if writer else [])
+    if writer:
+        writer.write_config(config)
+    try:
+        result = trainer(model, tokenizer, train_records, eval_records or None, callbacks=callbacks)
+    finally:
+        progress.close()
+        if writer:
+            writer.close()
+    if writer is None:
+        return EXIT_INTERRUPTED if result.interrupted else 0
+
+    report: dict[str, Any] = {"metrics": {}, "samples": []}
+    if not result.interrupted:
+        scoring = {
+            **settings,
+            "block_size": config["training"].get("block_size", 128),
+            "batch_size": config["training"].get("batch_size", 8),
+        }
+        report = score(model, tokenizer, eval_records, metrics, reward_model, scoring)
+        writer.write_samples(report["samples"])
+    plot = writer.plot(result.history)
+    summary = {
+        "status": "interrupted" if result.interrupted else "completed",
+        "run_dir": str(run_dir),
+        "config_name": config_name,
+        "overrides": list(overrides),
+        "first_loss": result.first_loss,
+        "final_metrics": result.final_metrics,
+        "metrics": report["metrics"],
+        "reward": report.get("reward"),
+        "steps": result.steps,
+        "tokens_seen": result.tokens_seen,
+        "parameters": count_parameters(model),
+        "train_seconds": result.wall_time,
+        "wall_seconds": time.perf_counter() - started,
+        "checkpoint": str(result.checkpoint) if result.checkpoint else None,
+        "loss_curve": str(plot) if plot else None,
+        "data": {"records": len(records), "train": len(train_records), "eval": len(eval_records)},
+        "components": provenance(p),
+        "versions": package_versions(),
+    }
+    writer.write_summary(summary)
+    _print_outcome(summary, run_dir)
+    return EXIT_INTERRUPTED if result.interrupted else 0
+
+
+def _print_outcome(summary: dict[str, Any], run_dir: Path) -> None:
+    final = summary["final_metrics"]
+    parts = [f"{k}={v:.4g}" for k, v in final.items() if isinstance(v, float)]
+    parts += [f"{k}={v:.4g}" for k, v in summary["metrics"].items() if isinstance(v, float)]
+    print(
+        f"{summary['status']}: {summary['steps']} steps, {summary['tokens_seen']:,} tokens, "
+        f"{summary['wall_seconds']:.1f}s"
+    )
+    if parts:
+        print("  " + "  ".join(parts))
+    if summary["status"] == "interrupted":
+        print(f"  resume with: codex-ml train training.resume={run_dir}")
+    print(f"run directory: {run_dir}")
