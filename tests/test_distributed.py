@@ -1,0 +1,77 @@
+"""Data-parallel training under torchrun, and plain single-process training without it."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import torch
+import torch.distributed as dist
+
+from codex_ml.models.decoder_only import build_decoder_only
+from codex_ml.tokenizers.byte_level import ByteTokenizer
+from codex_ml.training import FunctionalTrainer, load_checkpoint
+from codex_ml.training.distributed import World, distributed_world
+
+SCRIPT = Path(__file__).parent / "scripts" / "ddp_train.py"
+SRC = Path(__file__).parents[1] / "src"
+
+
+def test_two_gloo_ranks_train_to_identical_weights(tmp_path):
+    env = os.environ | {"PYTHONPATH": str(SRC), "OMP_NUM_THREADS": "1"}
+    for name in ("RANK", "LOCAL_RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT"):
+        env.pop(name, None)
+    command = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node=2",
+        str(SCRIPT),
+        str(tmp_path),
+    ]
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+
+    rank0, rank1 = (json.loads((tmp_path / f"rank-{r}.json").read_text()) for r in (0, 1))
+    assert rank0["initial_sha256"] != rank1["initial_sha256"]  # DDP had to align them
+    assert rank0["sha256"] == rank1["sha256"]
+    assert rank0["sha256"] != rank0["initial_sha256"]
+    assert rank0["steps"] == rank1["steps"] == 6
+    assert rank0["tokens_seen"] == 6 * 4 * 32 * 2  # both ranks' tokens
+    # Only rank 0 writes files and reports.
+    assert rank0["checkpoint"] == str(tmp_path / "run" / "checkpoints" / "step-6")
+    assert rank1["checkpoint"] is None
+    assert rank0["callback_records"] > 0 and rank1["callback_records"] == 0
+    assert not rank0["process_group_left_open"] and not rank1["process_group_left_open"]
+
+    model = build_decoder_only(n_layer=1, n_head=2, n_embd=32, block_size=32, seed=5)
+    load_checkpoint(tmp_path / "run", model)
+    assert _script().weights_sha256(model) == rank0["sha256"]
+
+
+def _script():
+    """The training script as a module, for its weights_sha256."""
+    spec = importlib.util.spec_from_file_location("ddp_train", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_without_torchrun_there_is_one_process_and_no_process_group(monkeypatch):
+    for name in ("RANK", "LOCAL_RANK", "WORLD_SIZE"):
+        monkeypatch.delenv(name, raising=False)
+    with distributed_world(torch.device("cpu")) as world:
+        assert world == World(rank=0, local_rank=0, size=1)
+        assert world.is_main and not world.distributed
+        assert not dist.is_initialized()
+    model = build_decoder_only(n_layer=1, n_head=2, n_embd=32, block_size=32, seed=0)
+    records = ["a single process trains without torch.distributed " * 4] * 10
+    FunctionalTrainer(max_steps=2, batch_size=2, block_size=32, device="cpu", num_threads=1)(
+        model, ByteTokenizer(), records
+    )
+    assert not dist.is_initialized()
