@@ -187,8 +187,9 @@ class PluginHost:
         hook = getattr(self.manager.hook, kind_named(kind).hook_name)
         provided: list[Provided] = []
         failures = list(self.failures)  # import/validation faults may concern any kind
-        # pluggy lists implementations last-registered first; report in load order.
-        for impl in reversed(hook.get_hookimpls()):
+        # get_hookimpls() is in registration order (pluggy *calls* them in reverse):
+        # report in load order, so the built-in catalogue and the first plugin come first.
+        for impl in hook.get_hookimpls():
             info = self.manager.plugin_info[impl.plugin_name]
             try:
                 result = impl.function()
