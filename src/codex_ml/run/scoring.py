@@ -125,17 +125,22 @@ def score(
     needs = {metric_input for _, metric_input in metrics.values()}
 
     inputs: dict[str, Any] = {}
+    skipped = {}
     if needs & {"token-nll", "token-ids"} and texts:
-        nll, predicted, target = token_predictions(
-            model,
-            tokenizer,
-            texts,
-            block_size=int(settings.get("block_size", 128)),
-            batch_size=int(settings.get("batch_size", 8)),
-            max_batches=int(settings.get("eval_max_batches", 20)),
-        )
-        inputs["token-nll"] = (nll.tolist(), None)
-        inputs["token-ids"] = (predicted.tolist(), target.tolist())
+        try:
+            nll, predicted, target = token_predictions(
+                model,
+                tokenizer,
+                texts,
+                block_size=int(settings.get("block_size", 128)),
+                batch_size=int(settings.get("batch_size", 8)),
+                max_batches=int(settings.get("eval_max_batches", 20)),
+            )
+        except ValueError as exc:  # eval text shorter than one block
+            skipped["token-nll"] = skipped["token-ids"] = str(exc)
+        else:
+            inputs["token-nll"] = (nll.tolist(), None)
+            inputs["token-ids"] = (predicted.tolist(), target.tolist())
     prompts = list(settings.get("sample_prompts") or [])
     generations = complete(model, tokenizer, prompts, **sampling) if prompts else []
     inputs["generations"] = (generations, None) if generations else None
@@ -147,7 +152,7 @@ def score(
     for alias, (metric, metric_input) in metrics.items():
         given = inputs.get(metric_input)
         if given is None:
-            results[alias] = {"skipped": _why_skipped(metric_input)}
+            results[alias] = {"skipped": skipped.get(metric_input) or _why_skipped(metric_input)}
         else:
             results[alias] = float(metric(*given))
     rewards = reward_model.batch_evaluate(list(zip(prompts, generations, strict=True)))

@@ -1,0 +1,33 @@
+"""``codex-ml evaluate RUN [OVERRIDES] [--output FILE]``: score a trained run.
+
+Overrides use Hydra syntax on top of the run's own config, e.g.
+``metrics=offline/all data=offline/lines data.path=qa.tsv reward_model=offline/heuristic``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Sequence
+
+
+def run(argv: Sequence[str]) -> int:
+    parser = argparse.ArgumentParser(prog="codex-ml evaluate", description=__doc__)
+    parser.add_argument("target", help="a run directory, its checkpoints/ or a step-N checkpoint")
+    parser.add_argument("overrides", nargs="*", help="Hydra overrides (metrics=..., data=...)")
+    parser.add_argument(
+        "--output", help="where to write the JSON report (default: RUN/evaluation.json)"
+    )
+    args = parser.parse_args(argv)
+
+    from codex_ml.cli.errors import report
+
+    try:
+        from codex_ml.run.evaluate import evaluate_job
+
+        result = evaluate_job(args.target, args.overrides, args.output)
+    except Exception as exc:
+        return report("evaluate", exc)
+    print(json.dumps({"metrics": result["metrics"], "reward": result.get("reward")}, indent=2))
+    print(f"report: {result['report_path']}")
+    return 0

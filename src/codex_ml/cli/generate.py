@@ -1,0 +1,39 @@
+"""``codex-ml generate RUN --prompt TEXT``: print samples from a trained run."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+
+
+def run(argv: Sequence[str]) -> int:
+    parser = argparse.ArgumentParser(prog="codex-ml generate", description=__doc__)
+    parser.add_argument("target", help="a run directory, its checkpoints/ or a step-N checkpoint")
+    parser.add_argument("--prompt", action="append", required=True, help="repeat for several")
+    parser.add_argument("--num-samples", type=int, default=1)
+    parser.add_argument("--max-new-tokens", type=int, default=80)
+    parser.add_argument("--temperature", type=float, default=0.8, help="0 for greedy decoding")
+    parser.add_argument("--top-k", type=int, default=40)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+
+    from codex_ml.cli.errors import report
+
+    try:
+        from codex_ml.run.evaluate import generate_job
+
+        samples = generate_job(
+            args.target,
+            args.prompt,
+            num_samples=args.num_samples,
+            max_new_tokens=args.max_new_tokens,
+            temperature=args.temperature,
+            top_k=args.top_k or None,
+            seed=args.seed,
+        )
+    except Exception as exc:
+        return report("generate", exc)
+    for sample in samples:
+        print(f"{sample['prompt']}{sample['completion']}")
+        print("---")
+    return 0

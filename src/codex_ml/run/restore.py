@@ -1,0 +1,78 @@
+"""Bring a finished (or interrupted) run back: its config, tokenizer and trained model."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from codex_ml.config import ConfigError
+
+
+@dataclass(frozen=True)
+class RunLocation:
+    """A run directory and the checkpoint in it to use."""
+
+    run_dir: Path
+    checkpoint: Path
+
+
+def locate(target: str | Path) -> RunLocation:
+    """Accept a run directory, its ``checkpoints/`` or one ``checkpoints/step-N``."""
+    from codex_ml.training.checkpoint import resolve_checkpoint
+
+    path = Path(target).expanduser()
+    if not path.exists():
+        raise FileNotFoundError(
+            f"{path} does not exist: give a run directory (as printed by `codex-ml train`), "
+            f"its checkpoints/ directory or one checkpoints/step-N directory."
+        )
+    checkpoint = resolve_checkpoint(path)
+    run_dir = checkpoint.parent.parent  # <run>/checkpoints/step-N
+    if not (run_dir / ".hydra").is_dir():
+        raise FileNotFoundError(
+            f"{run_dir} has no .hydra/ directory, so the run that wrote {checkpoint} cannot be "
+            f"recomposed; pass the run directory that `codex-ml train` created."
+        )
+    return RunLocation(run_dir, checkpoint)
+
+
+def recorded_invocation(run_dir: Path) -> tuple[str, list[str]]:
+    """The config name and overrides the run was started with (from Hydra's own record)."""
+    from omegaconf import OmegaConf
+
+    hydra_dir = run_dir / ".hydra"
+    config_name = OmegaConf.load(hydra_dir / "hydra.yaml").hydra.job.config_name
+    overrides = list(OmegaConf.load(hydra_dir / "overrides.yaml"))
+    kept = [o for o in overrides if not o.lstrip("+~").startswith(("hydra.", "training.resume"))]
+    return str(config_name), kept
+
+
+def compose_run(run_dir: Path, overrides: Sequence[str]) -> dict[str, Any]:
+    """The run's config, recomposed with the given overrides on top, resolved."""
+    from hydra import compose, initialize_config_dir
+    from hydra.errors import HydraException
+
+    from codex_ml.resources import configs_dir
+    from codex_ml.run.assemble import resolve
+
+    config_name, recorded = recorded_invocation(run_dir)
+    try:
+        with initialize_config_dir(config_dir=str(configs_dir()), version_base="1.3"):
+            cfg = compose(config_name, overrides=[*recorded, *overrides])
+    except HydraException as exc:
+        raise ConfigError(" ".join(str(exc).split()), where="overrides") from None
+    return resolve(cfg)
+
+
+def restore_model(config: dict[str, Any], checkpoint: Path) -> tuple[Any, Any, Any]:
+    """(plan, tokenizer, model) with the checkpoint's weights loaded."""
+    from codex_ml.run.assemble import build, build_model, plan
+    from codex_ml.training.checkpoint import load_checkpoint
+
+    p = plan(config, groups=("tokenizer", "model", "data", "reward_model"))
+    tokenizer = build(p, "tokenizer")
+    model = build_model(p, tokenizer)
+    load_checkpoint(checkpoint, model)
+    return p, tokenizer, model
