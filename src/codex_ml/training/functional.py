@@ -116,12 +116,8 @@ class FunctionalTrainer:
                 if eval_data is None
                 else build_blocks(tokenizer, eval_data, self.block_size, name="eval_data")
             )
-            run = _Run(self, model, world, device, callbacks, started)
-            return run.train(
-                train_blocks.to(device),
-                None if eval_blocks is None else eval_blocks.to(device),
-                interrupt,
-            )
+            run = _Run(self, model, train_blocks.to(device), world, device, callbacks, started)
+            return run.train(None if eval_blocks is None else eval_blocks.to(device), interrupt)
 
     def _interrupt_notice(self) -> str:
         then = "save a checkpoint and stop" if self.output_dir is not None else "stop"
@@ -190,7 +186,9 @@ def train_step(
         with gradient_sync(model, sync=micro == accum_steps - 1):
             with autocast:
                 logits = model(input_ids=inputs).logits
-                loss = F.cross_entropy(logits.flatten(0, 1), targets.flatten()) / accum_steps
+                loss = F.cross_entropy(logits.flatten(0, 1), targets.flatten())
+            if accum_steps > 1:  # the step's gradient is the mean over its micro-batches
+                loss = loss / accum_steps
             loss.backward()
         step_loss = loss.detach() if step_loss is None else step_loss + loss.detach()
     if grad_clip:
@@ -207,6 +205,7 @@ class _Run:
         self,
         trainer: FunctionalTrainer,
         model: nn.Module,
+        train_blocks: Blocks,
         world: World,
         device: torch.device,
         callbacks: Sequence[Callback],
@@ -217,7 +216,8 @@ class _Run:
         self.device = device
         self.callbacks = callbacks if world.is_main else ()
         self.started = started
-        self.model = model.to(device)  # saved and evaluated as is; trained through self.step_model
+        # Saved and evaluated as is; trained through its DDP wrapper when distributed.
+        self.model = model.to(device)
         self.model.train()
         self.autocast = autocast_for(device, trainer.precision)
         self.optimizer = build_optimizer(
@@ -226,6 +226,13 @@ class _Run:
             weight_decay=trainer.weight_decay,
             betas=(trainer.beta1, trainer.beta2),
             device=device,
+        )
+        self.sampler = BatchSampler(
+            train_blocks,
+            batch_size=trainer.batch_size,
+            seed=trainer.seed,
+            rank=world.rank,
+            world_size=world.size,
         )
         self.step = 0
         self.tokens_seen = 0
@@ -241,17 +248,8 @@ class _Run:
 
     # --- the loop ------------------------------------------------------------
 
-    def train(
-        self, train_blocks: Blocks, eval_blocks: Blocks | None, interrupt: GracefulInterrupt
-    ) -> TrainResult:
+    def train(self, eval_blocks: Blocks | None, interrupt: GracefulInterrupt) -> TrainResult:
         t = self.trainer
-        self.sampler = BatchSampler(
-            train_blocks,
-            batch_size=t.batch_size,
-            seed=t.seed,
-            rank=self.world.rank,
-            world_size=self.world.size,
-        )
         if t.resume_from is not None:
             self._resume(t.resume_from)
         step_model = wrap_model(self.model, self.world, self.device)
@@ -294,14 +292,18 @@ class _Run:
             )
             if log_now:
                 interrupted = self._log(window, lr, interrupt.requested)
+            paused = time.perf_counter()
             if eval_blocks is not None and t.eval_every and self.step % t.eval_every == 0:
                 self._evaluate(eval_blocks)
             if checkpoint_now or interrupted:
                 self._save()
             if interrupted:
                 break
-            if log_now:  # after eval and checkpoint, so their time is not counted as training
+            # Evaluating and saving are not training: keep them out of tokens_per_s.
+            if log_now:
                 window = _Window(self.step, self.tokens_seen, self.device)
+            else:
+                window.started += time.perf_counter() - paused
 
         if not interrupted:
             if eval_blocks is not None and self.evaluated_at != self.step:
@@ -390,7 +392,9 @@ class _Run:
         self._report({"event": "checkpoint", "step": self.step, "path": str(self.checkpoint)})
 
     def _resume(self, path: str) -> None:
-        loaded = load_checkpoint(path, self.model, self.optimizer, map_location=self.device)
+        # On the CPU: the generator states must be CPU tensors, and the optimizer
+        # moves its own state to the parameters' device.
+        loaded = load_checkpoint(path, self.model, self.optimizer, map_location="cpu")
         state = loaded.state
         self.step = int(state["step"])
         self.tokens_seen = int(state["tokens_seen"])
