@@ -126,7 +126,8 @@ def view(kind, key):
     }
 
 def both():
-    return {"metric": view("metric", "demo_twice"), "tokenizer": view("tokenizer", "demo_twice_tok")}
+    return {"metric": view("metric", "demo_twice"),
+            "tokenizer": view("tokenizer", "demo_twice_tok")}
 """
 
 
