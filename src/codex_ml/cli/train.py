@@ -33,6 +33,14 @@ def run(argv: Sequence[str]) -> int:
     from codex_ml.run.resolvers import register_resolvers
 
     register_resolvers()
+    if not any(arg in ("--help", "-h", "--hydra-help", "--info") for arg in argv):
+        from codex_ml.cli.errors import report
+        from codex_ml.run.precheck import precheck
+
+        try:
+            precheck(argv)
+        except Exception as exc:
+            return report("train", exc)
     status = 0
 
     @hydra.main(version_base="1.3", config_path=str(configs_dir()), config_name="train")

@@ -1,0 +1,104 @@
+"""Check ``codex-ml train`` overrides before Hydra runs, for errors a user can act on.
+
+Hydra itself would reject ``model.n_layr=2`` ("Key 'n_layr' is not in
+struct") and an unknown preset, but without saying which names *are*
+accepted. This composes the chosen presets once (group choices only, no
+parameter overrides) and checks every ``group.param=value`` override against
+the signature of the factory the group names, so a typo is reported with the
+registry key, the accepted names and the closest one.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import Any
+
+from codex_ml.config import ComponentSpec, ConfigError, check_spec
+from codex_ml.run.assemble import GROUP_KINDS
+
+_CONFIG_NAME_FLAGS = ("-cn", "--config-name")
+_OVERRIDE = re.compile(r"^(?P<key>[A-Za-z_][\w.@:/-]*)=(?P<value>.*)$", re.S)
+
+
+def config_name_of(argv: Sequence[str], default: str = "train") -> str:
+    """The ``-cn``/``--config-name`` argument, as Hydra reads it."""
+    for index, arg in enumerate(argv):
+        if arg in _CONFIG_NAME_FLAGS and index + 1 < len(argv):
+            return argv[index + 1]
+        for flag in _CONFIG_NAME_FLAGS:
+            if arg.startswith(flag + "="):
+                return arg.split("=", 1)[1]
+    return default
+
+
+def _overrides(argv: Sequence[str]) -> list[tuple[str, str]]:
+    skip_next = False
+    found = []
+    for arg in argv:
+        if skip_next:
+            skip_next = False
+            continue
+        if arg in (*_CONFIG_NAME_FLAGS, "-cp", "--config-path", "-cd", "--config-dir"):
+            skip_next = True
+            continue
+        match = _OVERRIDE.match(arg)
+        if match and not arg.startswith("-"):
+            found.append((match["key"], match["value"]))
+    return found
+
+
+def precheck(argv: Sequence[str]) -> None:
+    """Raise :class:`ConfigError` for an unknown preset or a parameter no factory accepts."""
+    from hydra import compose, initialize_config_dir
+    from hydra.errors import MissingConfigException
+
+    from codex_ml.resources import configs_dir
+    from codex_ml.run.resolvers import register_resolvers
+
+    overrides = _overrides(argv)
+    choices = [f"{k}={v.split(',')[0]}" for k, v in overrides if k in (*GROUP_KINDS, "metrics")]
+    register_resolvers()
+    try:
+        with initialize_config_dir(config_dir=str(configs_dir()), version_base="1.3"):
+            cfg = compose(config_name_of(argv), overrides=choices)
+    except MissingConfigException as exc:
+        raise ConfigError(_missing_preset_message(exc), where="defaults") from None
+    for key, _ in overrides:
+        group, _, param = key.partition(".")
+        if group in GROUP_KINDS and param and "." not in param:
+            _check_param(cfg, group, param, overrides)
+
+
+def _check_param(cfg: Any, group: str, param: str, overrides: Sequence[tuple[str, str]]) -> None:
+    node = cfg.get(group)
+    if node is None or param in node or param == "name":
+        return
+    name = next((v for k, v in overrides if k == f"{group}.name"), node.get("name"))
+    spec = ComponentSpec(GROUP_KINDS[group], str(name), {param: None}, group)
+    check_spec(spec, provided=tuple(node.keys()) + ("vocab_size",))
+    raise ConfigError(  # the factory takes it, but the preset does not list it
+        f"{group}.{param}: the {group} preset does not set {param!r}; add it with "
+        f"+{group}.{param}=<value>.",
+        where=f"{group}.{param}",
+    )
+
+
+def _missing_preset_message(exc: Exception) -> str:
+    text = str(exc)
+    first = text.strip().splitlines()[0]
+    match = re.search(r"Could not find '([^']+)'", text)
+    if not match:
+        return " ".join(text.split())
+    missing = match.group(1)
+    group = missing.split("/", 1)[0]
+    from codex_ml.resources import configs_dir
+
+    root = configs_dir() / group
+    options = (
+        sorted(str(p.relative_to(root).with_suffix("")) for p in root.rglob("*.yaml"))
+        if root.is_dir()
+        else []
+    )
+    known = f" Available {group} presets: {', '.join(options)}." if options else ""
+    return f"{first.rstrip('.')}: there is no preset {missing!r}.{known}"
