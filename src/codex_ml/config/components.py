@@ -13,7 +13,7 @@ from codex_ml.config.errors import ConfigError
 
 @dataclass(frozen=True)
 class ComponentSpec:
-    """What to build: ``kind`` and registry key ``name``, with ``kwargs`` from config path ``where``."""
+    """What to build: ``kind`` and key ``name``, with ``kwargs`` from config path ``where``."""
 
     kind: str
     name: str

@@ -76,7 +76,7 @@ def _check_param(cfg: Any, group: str, param: str, overrides: Sequence[tuple[str
         return
     name = next((v for k, v in overrides if k == f"{group}.name"), node.get("name"))
     spec = ComponentSpec(GROUP_KINDS[group], str(name), {param: None}, group)
-    check_spec(spec, provided=tuple(node.keys()) + ("vocab_size",))
+    check_spec(spec, provided=(*node.keys(), "vocab_size"))
     raise ConfigError(  # the factory takes it, but the preset does not list it
         f"{group}.{param}: the {group} preset does not set {param!r}; add it with "
         f"+{group}.{param}=<value>.",
