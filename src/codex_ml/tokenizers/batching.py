@@ -43,3 +43,29 @@ def pad_batch(
             ids.extend([pad_id] * missing)
             mask.extend([0] * missing)
     return {"input_ids": rows, "attention_mask": masks}
+
+
+class BatchEncodeMixin:
+    """``batch_encode`` for any tokenizer with ``encode`` and ``pad_id``."""
+
+    pad_id: int
+
+    def encode(self, text: str) -> list[int]:
+        raise NotImplementedError
+
+    def batch_encode(
+        self,
+        texts: Sequence[str],
+        *,
+        max_length: int | None = None,
+        padding: bool = True,
+        truncation: bool = True,
+    ) -> dict[str, list[list[int]]]:
+        """Encode ``texts`` and right-pad them with ``pad_id`` (see :func:`pad_batch`)."""
+        return pad_batch(
+            [self.encode(text) for text in texts],
+            pad_id=self.pad_id,
+            max_length=max_length,
+            padding=padding,
+            truncation=truncation,
+        )

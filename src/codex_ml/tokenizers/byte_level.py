@@ -10,12 +10,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from codex_ml.tokenizers.batching import pad_batch
+from codex_ml.tokenizers.batching import BatchEncodeMixin
 
 _N_BYTES = 256
 
 
-class ByteTokenizer:
+class ByteTokenizer(BatchEncodeMixin):
     """UTF-8 byte tokenizer with pad/bos/eos after the 256 byte ids (vocab 259)."""
 
     pad_id = _N_BYTES
@@ -58,23 +58,6 @@ class ByteTokenizer:
             if token < _N_BYTES:
                 data.append(token)
         return data.decode("utf-8", errors="replace")
-
-    def batch_encode(
-        self,
-        texts: Sequence[str],
-        *,
-        max_length: int | None = None,
-        padding: bool = True,
-        truncation: bool = True,
-    ) -> dict[str, list[list[int]]]:
-        """Encode ``texts`` and right-pad them with ``pad_id`` (see :func:`pad_batch`)."""
-        return pad_batch(
-            [self.encode(text) for text in texts],
-            pad_id=self.pad_id,
-            max_length=max_length,
-            padding=padding,
-            truncation=truncation,
-        )
 
     def __repr__(self) -> str:
         return f"ByteTokenizer(add_bos={self.add_bos}, add_eos={self.add_eos})"

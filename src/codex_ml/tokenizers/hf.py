@@ -21,7 +21,7 @@ from pathlib import Path
 from transformers import AutoTokenizer, PreTrainedTokenizerBase
 
 from codex_ml.artefacts import resolve_artefact_dir
-from codex_ml.tokenizers.batching import pad_batch
+from codex_ml.tokenizers.batching import BatchEncodeMixin
 
 # A directory without one of these has no tokenizer in it; transformers would
 # otherwise build an empty tokenizer from config.json alone without complaint.
@@ -36,7 +36,7 @@ _TOKENIZER_FILES = (
 )
 
 
-class HFTokenizer:
+class HFTokenizer(BatchEncodeMixin):
     """A ``transformers`` tokenizer seen through the codex-ml tokenizer protocol."""
 
     def __init__(self, tokenizer: PreTrainedTokenizerBase, *, add_special_tokens: bool = False):
@@ -60,23 +60,6 @@ class HFTokenizer:
     def decode(self, ids: Sequence[int]) -> str:
         """Text of ``ids`` with special tokens dropped."""
         return self.hf_tokenizer.decode([int(i) for i in ids], skip_special_tokens=True)
-
-    def batch_encode(
-        self,
-        texts: Sequence[str],
-        *,
-        max_length: int | None = None,
-        padding: bool = True,
-        truncation: bool = True,
-    ) -> dict[str, list[list[int]]]:
-        """Encode ``texts`` and right-pad them with ``pad_id`` (see :func:`pad_batch`)."""
-        return pad_batch(
-            [self.encode(text) for text in texts],
-            pad_id=self.pad_id,
-            max_length=max_length,
-            padding=padding,
-            truncation=truncation,
-        )
 
     def __repr__(self) -> str:
         name = getattr(self.hf_tokenizer, "name_or_path", "?")
