@@ -145,6 +145,20 @@ def test_an_interrupted_write_leaves_the_previous_checkpoint_in_charge(trained):
     assert not partial_tmp.exists()
 
 
+def test_a_checkpoint_moved_aside_for_replacement_is_still_found(trained):
+    model, run_dir = trained
+    checkpoints = run_dir / "checkpoints"
+    # A rerun replacing step-4 moves the old one aside, then renames the new one in;
+    # killed between the two, `latest` names a directory that is gone.
+    aside = checkpoints / ".trash-step-4-abc123"
+    aside.mkdir()
+    (checkpoints / "step-4").rename(aside / "step-4")
+    assert find_latest_checkpoint(run_dir) == aside / "step-4"
+    fresh = small_model(seed=1)
+    load_checkpoint(run_dir, fresh)
+    assert same_weights(fresh, model)
+
+
 def _truncate(path: Path) -> None:
     path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
 
@@ -260,30 +274,38 @@ def test_a_resumed_run_reproduces_an_uninterrupted_run_bit_for_bit(tmp_path, sto
     assert result.final_metrics["train_loss"] == expected.final_metrics["train_loss"]
 
 
-def test_sigkill_at_any_moment_leaves_a_loadable_checkpoint(tmp_path):
-    """A writer saving in a loop is killed at random moments; the newest save always loads."""
+def _kill_a_writer_and_load(run_dir: Path, kill_after: float) -> None:
+    """Start the checkpoint writer, SIGKILL it ``kill_after`` s after its third save, load."""
     env = os.environ | {"PYTHONPATH": str(Path(__file__).parents[1] / "src")}
+    writer = subprocess.Popen(
+        [sys.executable, str(SCRIPTS / "checkpoint_writer.py"), str(run_dir)],
+        stdout=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    saved = [int(writer.stdout.readline().split()[1]) for _ in range(3)]
+    try:
+        writer.wait(timeout=kill_after)
+    except subprocess.TimeoutExpired:
+        writer.send_signal(signal.SIGKILL)
+    writer.wait()
+    writer.stdout.close()
+    assert writer.returncode == -signal.SIGKILL
+    model = build_decoder_only(n_layer=2, n_head=4, n_embd=128, block_size=64, seed=0)
+    checkpoint = load_checkpoint(run_dir, model)
+    assert checkpoint.step >= saved[-1]
+    # The writer fills every weight with the step number: weights and step belong together.
+    assert all(bool((p == checkpoint.step).all()) for p in model.parameters())
+    assert json.loads((checkpoint.path / "meta.json").read_text())["step"] == checkpoint.step
+
+
+def test_sigkill_while_saving_leaves_a_loadable_checkpoint(tmp_path):
+    # A few saves' time after the third one: the kill often lands inside a save.
+    _kill_a_writer_and_load(tmp_path, kill_after=random.Random(0).uniform(0.0, 0.2))
+
+
+@pytest.mark.slow
+def test_sigkill_at_many_moments_leaves_a_loadable_checkpoint(tmp_path):
     rng = random.Random(1234)
-    for _ in range(2):
-        writer = subprocess.Popen(
-            [sys.executable, str(SCRIPTS / "checkpoint_writer.py"), str(tmp_path)],
-            stdout=subprocess.PIPE,
-            text=True,
-            env=env,
-        )
-        saved = [int(writer.stdout.readline().split()[1]) for _ in range(3)]
-        # Kill somewhere in the next few saves: often in the middle of one.
-        kill_after = rng.uniform(0.0, 0.2)
-        try:
-            writer.wait(timeout=kill_after)
-        except subprocess.TimeoutExpired:
-            writer.send_signal(signal.SIGKILL)
-        writer.wait()
-        writer.stdout.close()
-        assert writer.returncode == -signal.SIGKILL
-        model = build_decoder_only(n_layer=2, n_head=4, n_embd=128, block_size=64, seed=0)
-        checkpoint = load_checkpoint(tmp_path, model)
-        assert checkpoint.step >= saved[-1]
-        # The writer fills every weight with the step number: weights and step belong together.
-        assert all(bool((p == checkpoint.step).all()) for p in model.parameters())
-        assert json.loads((checkpoint.path / "meta.json").read_text())["step"] == checkpoint.step
+    for _ in range(8):  # each round continues the previous round's checkpoints
+        _kill_a_writer_and_load(tmp_path, kill_after=rng.uniform(0.0, 0.2))

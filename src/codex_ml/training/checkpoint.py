@@ -181,18 +181,23 @@ def _is_complete(path: Path) -> bool:
 def find_latest_checkpoint(path: str | Path) -> Path | None:
     """The newest complete checkpoint under a run directory or its ``checkpoints/``, else None.
 
-    ``latest`` is trusted when it names an existing directory; without it (or
+    ``latest`` is trusted when it names an existing directory. Without it (or
     when it names one that is gone) the highest-numbered complete ``step-<N>``
-    wins, so a write interrupted before its rename is never picked.
+    wins, so a write interrupted before its rename is never picked; that search
+    includes a checkpoint moved aside to be replaced, should the replacing
+    process have been killed between its two renames.
     """
     path = Path(path)
     root = path if path.name == CHECKPOINTS_DIR else path / CHECKPOINTS_DIR
     pointer = root / LATEST_FILE
     if pointer.is_file():
-        named = root / pointer.read_text().strip()
-        if named.name and _STEP_DIR.match(named.name) and named.is_dir():
-            return named
-    complete = [step_dir for _, step_dir in _step_dirs(root) if _is_complete(step_dir)]
+        name = pointer.read_text().strip()
+        if _STEP_DIR.match(name) and (root / name).is_dir():
+            return root / name
+    candidates = _step_dirs(root)
+    for trash in root.glob(".trash-step-*"):
+        candidates += _step_dirs(trash)
+    complete = [step_dir for _, step_dir in sorted(candidates) if _is_complete(step_dir)]
     return complete[-1] if complete else None
 
 
