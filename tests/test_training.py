@@ -287,6 +287,16 @@ def test_ranks_sample_different_blocks_from_the_same_schedule():
     assert torch.equal(world[0].state_dict()["generator"], world[1].state_dict()["generator"])
 
 
+def test_a_sampler_state_from_another_kind_of_device_is_refused_not_misread():
+    blocks = build_blocks(ByteTokenizer(), ["some text " * 50], 8, name="train_data")
+    sampler = BatchSampler(blocks, batch_size=2, seed=0)
+    before = sampler.state_dict()["generator"].clone()
+    cuda_like = {"generator": torch.zeros(16, dtype=torch.uint8)}  # a CUDA generator's size
+    assert sampler.load_state_dict(cuda_like) is False
+    assert torch.equal(sampler.state_dict()["generator"], before)
+    assert sampler.load_state_dict({"generator": before}) is True
+
+
 def test_num_threads_is_pinned_during_the_run_and_restored(corpus):
     train, _ = corpus
     before = torch.get_num_threads()

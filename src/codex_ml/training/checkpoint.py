@@ -348,17 +348,20 @@ def _read_state(path: Path, map_location: str | torch.device) -> dict[str, Any]:
 # --- random state --------------------------------------------------------------
 
 
-def capture_rng_state() -> dict[str, Any]:
-    """The global RNG states a resumed run must restore to repeat its dropout exactly."""
+def capture_rng_state(device: torch.device) -> dict[str, Any]:
+    """The RNG states a resumed run must restore to repeat its dropout exactly.
+
+    Only the training device's CUDA generator is saved: asking for all of them
+    would start a CUDA context on every GPU of the machine.
+    """
     state: dict[str, Any] = {"python": random.getstate(), "torch": torch.get_rng_state()}
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
+    if device.type == "cuda":
+        state["cuda"] = torch.cuda.get_rng_state(device)
     return state
 
 
-def restore_rng_state(state: Mapping[str, Any]) -> None:
+def restore_rng_state(state: Mapping[str, Any], device: torch.device) -> None:
     random.setstate(state["python"])
     torch.set_rng_state(state["torch"])
-    cuda = state.get("cuda")
-    if cuda is not None and torch.cuda.is_available() and len(cuda) == torch.cuda.device_count():
-        torch.cuda.set_rng_state_all(cuda)
+    if device.type == "cuda" and "cuda" in state:
+        torch.cuda.set_rng_state(state["cuda"], device)

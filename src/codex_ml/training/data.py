@@ -96,5 +96,14 @@ class BatchSampler:
     def state_dict(self) -> dict[str, torch.Tensor]:
         return {"generator": self.generator.get_state()}
 
-    def load_state_dict(self, state: dict[str, torch.Tensor]) -> None:
-        self.generator.set_state(state["generator"])
+    def load_state_dict(self, state: dict[str, torch.Tensor]) -> bool:
+        """Restore the generator; False when the state is from another kind of device.
+
+        CPU and CUDA generators keep different states, so a run saved on one
+        and resumed on the other cannot continue the same batch sequence.
+        """
+        saved = state["generator"]
+        if saved.numel() != self.generator.get_state().numel():
+            return False
+        self.generator.set_state(saved)
+        return True

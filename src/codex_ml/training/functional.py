@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
+import warnings
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
@@ -379,7 +380,7 @@ class _Run:
             "optimizer": self.optimizer.state_dict(),
             # The schedule is lr_at(step): the step above is all of its state.
             "sampler": self.sampler.state_dict(),
-            "rng": capture_rng_state(),
+            "rng": capture_rng_state(self.device),
         }
         self.checkpoint = save_checkpoint(
             self.trainer.output_dir,
@@ -398,8 +399,15 @@ class _Run:
         state = loaded.state
         self.step = int(state["step"])
         self.tokens_seen = int(state["tokens_seen"])
-        self.sampler.load_state_dict(state["sampler"])
-        restore_rng_state(state["rng"])
+        if not self.sampler.load_state_dict(state["sampler"]):
+            warnings.warn(
+                f"{loaded.path} was saved on another kind of device ({self.device.type} now); "
+                "its batch order cannot be continued, so batches are drawn afresh from "
+                "seed + step. Training continues, but not bit for bit as it would have.",
+                stacklevel=4,
+            )
+            self.sampler.generator.manual_seed(self.trainer.seed + self.step)
+        restore_rng_state(state["rng"], self.device)
         self.checkpoint = loaded.path
         self.saved_at = self.step  # no need to write it again
 
