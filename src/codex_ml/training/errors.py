@@ -19,8 +19,8 @@ class CheckpointError(RuntimeError):
 class TrainingDivergedError(RuntimeError):
     """The training loss became NaN or infinite; the run stopped without saving.
 
-    ``step`` is the step at which the bad loss was seen (on a GPU the loss is only
-    read at log steps, so it went bad somewhere after ``since_step``) and
+    ``step`` is the step at which the bad loss was seen (the loss is only read
+    back at log steps, so it went bad somewhere after ``since_step``) and
     ``last_checkpoint`` the newest checkpoint written before it (``None`` when
     none was), which is left untouched so a run can be resumed from it.
     """
@@ -29,8 +29,8 @@ class TrainingDivergedError(RuntimeError):
         self, *, step: int, loss: float, last_checkpoint: Path | None, since_step: int | None = None
     ) -> None:
         where = (
-            f"The last good checkpoint is {last_checkpoint}; resume from it "
-            "(training.resume_from) with a lower lr or a tighter grad_clip."
+            f"The last good checkpoint is {last_checkpoint}; resume from it (resume_from=, "
+            "or training.resume= on the command line) with a lower lr or a tighter grad_clip."
             if last_checkpoint is not None
             else "No checkpoint was written before it; restart with a lower lr or a "
             "tighter grad_clip."
