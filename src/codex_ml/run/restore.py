@@ -29,7 +29,8 @@ def locate(target: str | Path) -> RunLocation:
             f"its checkpoints/ directory or one checkpoints/step-N directory."
         )
     checkpoint = resolve_checkpoint(path)
-    run_dir = checkpoint.parent.parent  # <run>/checkpoints/step-N
+    # <run>/checkpoints/step-N, or a copy moved aside under checkpoints/ by a rerun
+    run_dir = next(p.parent for p in checkpoint.parents if p.name == "checkpoints")
     if not (run_dir / ".hydra").is_dir():
         raise FileNotFoundError(
             f"{run_dir} has no .hydra/ directory, so the run that wrote {checkpoint} cannot be "
