@@ -30,7 +30,9 @@ def locate(target: str | Path) -> RunLocation:
         )
     checkpoint = resolve_checkpoint(path)
     # <run>/checkpoints/step-N, or a copy moved aside under checkpoints/ by a rerun
-    run_dir = next(p.parent for p in checkpoint.parents if p.name == "checkpoints")
+    run_dir = next(
+        (p.parent for p in checkpoint.parents if p.name == "checkpoints"), checkpoint.parent.parent
+    )
     if not (run_dir / ".hydra").is_dir():
         raise FileNotFoundError(
             f"{run_dir} has no .hydra/ directory, so the run that wrote {checkpoint} cannot be "
