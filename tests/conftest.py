@@ -74,7 +74,8 @@ def run_python(tmp_path: Path) -> RunPython:
 
     ``env`` overrides variables (``None`` removes one); ``sys_path`` is put in
     front of ``sys.path`` before the snippet runs; ``cwd`` defaults to a fresh
-    empty directory, so the current directory adds nothing to ``sys.path``.
+    empty directory, so the current directory adds nothing to ``sys.path``; a
+    snippet still running after ``timeout`` seconds fails the test.
     """
 
     def run(
@@ -84,6 +85,7 @@ def run_python(tmp_path: Path) -> RunPython:
         sys_path: Sequence[os.PathLike[str] | str] = (),
         cwd: os.PathLike[str] | str | None = None,
         check: bool = True,
+        timeout: float = 120,
     ) -> subprocess.CompletedProcess:
         prelude = f"import sys\nsys.path[:0] = {[str(p) for p in sys_path]!r}\n"
         environ = dict(os.environ)
@@ -95,14 +97,19 @@ def run_python(tmp_path: Path) -> RunPython:
         if cwd is None:
             cwd = tmp_path / "cwd"
             cwd.mkdir(exist_ok=True)
-        result = subprocess.run(
-            [sys.executable, "-c", prelude + textwrap.dedent(code)],
-            capture_output=True,
-            text=True,
-            env=environ,
-            cwd=cwd,
-            timeout=120,
-        )
+        try:
+            result = subprocess.run(
+                [sys.executable, "-c", prelude + textwrap.dedent(code)],
+                capture_output=True,
+                text=True,
+                env=environ,
+                cwd=cwd,
+                timeout=timeout,
+            )
+        except subprocess.TimeoutExpired as exc:
+            pytest.fail(
+                f"subprocess still running after {timeout} s (a deadlock?)\n{exc.stderr or ''}"
+            )
         if check and result.returncode != 0:
             pytest.fail(
                 f"subprocess exited {result.returncode}\n--- stdout\n{result.stdout}"

@@ -491,3 +491,72 @@ print(json.dumps({"blocked": blocked, "unblocked": snapshot()}))
     assert {"toy_metric", "toy_length_ratio"} <= set(unblocked["keys"]["metric"])
     assert "codex_ml_toy_hooks" in unblocked["modules"]
     assert not [m for m in unblocked["modules"] if m.startswith("codex_ml_broken")]
+
+
+# -- plugins that call back into the registries while they are being loaded ------------------------
+
+REGISTERS_AT_IMPORT = """
+from codex_ml.plugins import hookimpl
+from codex_ml.registry import register_metric
+
+@register_metric("demo_at_import")
+def build():
+    return len
+
+@hookimpl
+def codex_ml_register_metrics():
+    return {"demo_never": build}
+"""
+
+LOOKS_UP_IN_HOOK = """
+from codex_ml.plugins import hookimpl
+from codex_ml.registry import list_metrics
+
+@hookimpl
+def codex_ml_register_tokenizers():
+    return {key: str for key in list_metrics()}
+
+@hookimpl
+def codex_ml_register_metrics():
+    return {"demo_" + key: len for key in list_metrics()}
+"""
+
+
+def test_a_plugin_using_the_registries_while_loading_fails_alone(
+    tmp_path: Path, make_distribution: Callable[..., Path], run_python: Callable[..., object]
+) -> None:
+    # Registering at import time, or looking keys up inside a hook, re-enters plugin
+    # loading from within itself: it must fail that plugin with a clear message,
+    # not hang the process. A fresh interpreter, so that a hang is only a timeout.
+    site = tmp_path / "site"
+    make_distribution(
+        site,
+        "demo-reentrant",
+        "1.0",
+        entry_points={
+            "codex_ml.plugins": {"at_import": "demo_at_import", "in_hook": "demo_in_hook"}
+        },
+        modules={"demo_at_import": REGISTERS_AT_IMPORT, "demo_in_hook": LOOKS_UP_IN_HOOK},
+    )
+    script = """
+import json
+import codex_ml.registry as r
+tokenizers = r.list_tokenizers()  # first: its hook then looks up metrics mid-discovery
+print(json.dumps({
+    "tokenizers": tokenizers,
+    "metrics": r.list_metrics(),
+    "problems": [p.message for p in r.metric_registry.problems()],
+    "tokenizer_problems": [p.message for p in r.tokenizer_registry.problems()],
+}))
+"""
+    result = run_python(script, sys_path=[site], timeout=30)
+    data = _last_json(result.stdout)  # type: ignore[attr-defined]
+    assert {"ppl", "toy_metric", "toy_length_ratio"} <= set(data["metrics"])
+    assert not [k for k in data["metrics"] if k.startswith("demo_")]
+    (at_import,) = [m for m in data["problems"] if "'at_import'" in m]
+    assert "failed to import" in at_import
+    assert "while" in at_import and "codex_ml_register_" in at_import  # says what to do
+    (in_hook,) = [m for m in data["problems"] if "'in_hook'" in m]
+    assert "raised in its metric hook" in in_hook
+    assert any("'in_hook'" in m and "tokenizer hook" in m for m in data["tokenizer_problems"])
+    assert "toy_tokenizer" in data["tokenizers"]

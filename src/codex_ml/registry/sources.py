@@ -8,7 +8,8 @@ list (:mod:`codex_ml.plugins.policy`). Nothing here imports a component.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from functools import partial
 from typing import Any
 
@@ -19,6 +20,7 @@ from codex_ml.registry.base import (
     Provider,
     SourceProblem,
 )
+from codex_ml.registry.errors import RegistryError
 
 __all__ = ["EntryPointSource", "PluginSource"]
 
@@ -69,12 +71,13 @@ class PluginSource:
         self._builtins = builtins
         self._host: Any = None
         self._lock = threading.Lock()
+        self._thread = threading.local()  # .loading: this thread is running plugin code
 
     def host(self) -> Any:
         """The :class:`~codex_ml.plugins.manager.PluginHost`, built on first use."""
         host = self._host
         if host is None:
-            with self._lock:
+            with self._running_plugin_code(), self._lock:
                 if self._host is None:
                     from codex_ml.plugins.manager import PluginHost
 
@@ -83,13 +86,37 @@ class PluginSource:
         return host
 
     def provide(self, kind: str) -> tuple[list[Provider], list[SourceProblem]]:
-        provided, failures = self.host().provided(kind)
+        host = self.host()
+        with self._running_plugin_code():
+            provided, failures = host.provided(kind)
         problems = [SourceProblem(failure.message, failure.error) for failure in failures]
         return [_provider(kind, item) for item in provided], problems
 
     def refresh(self) -> None:
+        self._refuse_reentry()
         with self._lock:
             self._host = None
+
+    @contextmanager
+    def _running_plugin_code(self) -> Iterator[None]:
+        """Plugin imports and hook calls happen inside this block (and under locks)."""
+        self._refuse_reentry()
+        self._thread.loading = True
+        try:
+            yield
+        finally:
+            self._thread.loading = False
+
+    def _refuse_reentry(self) -> None:
+        # A plugin that registers, looks up or reloads while its own module or hook
+        # is running would wait forever on the loading that is running it.
+        if getattr(self._thread, "loading", False):
+            raise RegistryError(
+                "a hook plugin used the codex_ml registries while plugins were being loaded "
+                "(at import time or inside one of its hooks); the call would wait forever for "
+                "itself. Return the factories from the plugin's codex_ml_register_* hooks "
+                "instead of registering, looking up or reloading from plugin code."
+            )
 
 
 def _provider(kind: str, item: Any) -> Provider:
