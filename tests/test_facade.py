@@ -274,3 +274,16 @@ def test_conftest_keeps_the_suite_hermetic() -> None:
     assert os.environ["HF_HUB_OFFLINE"] == "1"
     cache = Path(os.environ["CODEX_ML_CACHE_DIR"])
     assert cache.resolve() != (Path.home() / ".cache" / "codex-ml").resolve()
+
+
+def test_example_model_and_trainer_learn_the_example_data() -> None:
+    tokenizer = facade.get_tokenizer("toy_tokenizer")
+    data = facade.get_data_loader("toy_data_loader", n=8, seed=0)
+    model = facade.get_model("toy_model", vocab_size=tokenizer.vocab_size, seed=0)
+    trainer = facade.get_trainer("toy_trainer", max_steps=40, lr=0.5)
+    seen: list[dict] = []
+    result = trainer(model, tokenizer, data, callbacks=[seen.append])
+    losses = [record["loss"] for record in result["history"]]
+    assert seen == result["history"] and len(losses) == 40
+    assert sum(losses[-8:]) / 8 < sum(losses[:8]) / 8 - 0.2
+    assert result["final_metrics"] == {"train_loss": losses[-1]}

@@ -34,7 +34,7 @@ class ToyTrainer:
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
-            record = {"event": "log", "step": step, "loss": float(loss)}
+            record = {"event": "log", "step": step, "loss": loss.item()}
             history.append(record)
             for callback in callbacks:
                 callback(record)
