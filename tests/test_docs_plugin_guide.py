@@ -79,12 +79,14 @@ class Block:
 
     def code(self) -> str:
         """The snippet, preceded by the blocks it continues."""
-        if "continues" in self.options and self.previous is not None:
-            return self.previous.code() + "\n" + self.text
-        return self.text
+        if "continues" not in self.options:
+            return self.text
+        assert self.previous is not None, f"{self.name}: `continues`, but no block before it"
+        return self.previous.code() + "\n" + self.text
 
 
 def read_blocks(page: Path) -> list[Block]:
+    """Every fenced block of a Markdown page, in order."""
     blocks: list[Block] = []
     lines = page.read_text(encoding="utf-8").splitlines()
     index = 0
@@ -398,11 +400,87 @@ def test_guide_plugin_tests_pass_with_the_shipped_fixtures(installed: Installed)
     project = installed.projects[GUIDE][MAIN_PROJECT]
     test_file = project / "tests" / "test_acme.py"
     expected = len(re.findall(r"^def test_", test_file.read_text(), flags=re.M))
+    # Hypothesis's pytest plugin costs two seconds to import; the guide's tests don't use it.
+    quiet = ["-q", "-p", "no:cacheprovider", "-p", "no:hypothesispytest"]
     result = run(
-        ["-m", "pytest", "-q", "-p", "no:cacheprovider", str(test_file.relative_to(project))],
+        ["-m", "pytest", *quiet, str(test_file.relative_to(project))],
         sys_path=installed.sys_path(GUIDE, "default"),
         env={"PYTEST_DISABLE_PLUGIN_AUTOLOAD": None, "PYTEST_ADDOPTS": None},
         cwd=project,
     )
     assert result.returncode == 0, report(result)
     assert f"{expected} passed" in result.stdout, report(result)
+
+
+# -- the pages against the code --------------------------------------------------------------------
+
+DECISIONS = ROOT / "docs" / "decisions.md"
+_LINK = re.compile(r"\]\(([^)\s]+)\)")
+
+
+def _slug(heading: str) -> str:
+    """GitHub's anchor for a heading."""
+    text = re.sub(r"[^\w\- ]", "", heading.strip().lower())
+    return text.replace(" ", "-")
+
+
+@pytest.mark.parametrize("page", [SPEC, GUIDE, DECISIONS], ids=lambda page: page.stem)
+def test_relative_links_lead_somewhere(page: Path) -> None:
+    for link in _LINK.findall(page.read_text(encoding="utf-8")):
+        if re.match(r"[a-z]+:", link):
+            continue  # http(s), mailto
+        path, _, anchor = link.partition("#")
+        target = (page.parent / path).resolve() if path else page
+        assert target.exists(), f"{page.name} links to {link}, which does not exist"
+        if anchor:
+            headings = re.findall(r"^#+ (.+)$", target.read_text(encoding="utf-8"), flags=re.M)
+            assert anchor in {_slug(h) for h in headings}, f"{page.name}: no heading #{anchor}"
+
+
+def test_spec_page_names_every_registry_group_hook_and_catalogue_key() -> None:
+    from codex_ml.catalogue.plugin import CATALOGUE
+    from codex_ml.plugins import KINDS
+
+    text = SPEC.read_text(encoding="utf-8")
+    for kind in KINDS:
+        for name in (f"codex_ml.registry.{kind.name}_registry", kind.entry_point_group):
+            assert f"`{name}`" in text, name
+        assert f"`{kind.hook_name}`" in text, kind.hook_name
+        assert kind.hook_name in GUIDE.read_text(encoding="utf-8"), kind.hook_name
+        for key in CATALOGUE[kind.name]:
+            assert f"`{key}`" in text, f"catalogue {kind.name} {key!r} is not in the spec page"
+
+
+def test_spec_page_names_the_public_api() -> None:
+    import inspect
+
+    import codex_ml.plugins
+    import codex_ml.registry
+    from codex_ml.registry import EntryInfo, Registry
+
+    text = SPEC.read_text(encoding="utf-8")
+    per_kind = re.compile(r"^(register_|get_|list_)|_registry$")
+    names = [n for n in codex_ml.registry.__all__ if not per_kind.search(n)]
+    names += ["get_registry", *codex_ml.plugins.__all__]
+    names += [n for n, _ in inspect.getmembers(Registry) if not n.startswith("_")]
+    names += [n for n in dir(EntryInfo) if not n.startswith("_")]
+    missing = [name for name in names if not re.search(rf"[`.]{name}\b", text)]
+    assert not missing, f"not described in {SPEC.name}: {missing}"
+
+
+def test_spec_page_names_every_setting_and_command() -> None:
+    text = SPEC.read_text(encoding="utf-8")
+    sources = "".join(
+        (ROOT / "src" / "codex_ml" / part).read_text(encoding="utf-8")
+        for part in ("plugins/policy.py", "plugins/discovery.py")
+    )
+    variables = set(re.findall(r"CODEX_ML_[A-Z_]+", sources))
+    assert variables >= {"CODEX_ML_DISABLE_PLUGIN_AUTOLOAD", "CODEX_ML_BLOCK_PLUGINS"}
+    for name in variables:
+        assert f"`{name}" in text, name
+    for command in ("list", "show", "doctor"):
+        assert f"`codex-ml plugins {command}" in text, command
+    for fixture in ("isolated_registries", "codex_registry"):
+        assert f"`{fixture}`" in text, fixture
+    assert "`plugins/`" in text and "`examples/plugins/`" in text
+    assert "pytest tests/test_registry.py" in text and (ROOT / "tests/test_registry.py").is_file()
