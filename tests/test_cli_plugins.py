@@ -76,6 +76,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> Mapping[str, Run]:
         "show metric toy_metrc": ([*cli, "show", "metric", "toy_metrc"], os.environ),
         "doctor": ([*cli, "doctor"], os.environ),
         "doctor (broken, ambiguous)": ([*cli, "doctor"], with_broken),
+        "list metric (broken, ambiguous)": ([*cli, "list", "metric"], with_broken),
         "list imports": ([sys.executable, "-c", LIST_IMPORTS], os.environ),
     }
     started = {
@@ -158,6 +159,17 @@ def test_list_imports_no_lazy_entry(runs: Mapping[str, Run]) -> None:
     assert run.returncode == 0, run.stderr
     data = json.loads(run.stdout.strip().splitlines()[-1])
     assert data == {"status": 0, "heavy": []}
+
+
+def test_list_marks_ambiguous_keys_and_warns_of_broken_plugins(runs: Mapping[str, Run]) -> None:
+    run = runs["list metric (broken, ambiguous)"]
+    assert run.returncode == 0, run.stderr  # listing works whatever is broken
+    rows = {line.split()[0]: line for line in run.stdout.splitlines()[2:] if line.strip()}
+    assert "entry-point (ambiguous)" in rows["shared_metric"]
+    assert "codex_ml_broken.metric:build" in rows["broken_metric"]
+    assert "toy_metric" in rows
+    assert run.stderr.startswith("warning: plugin 'broken_hooks' (codex-ml-broken-plugin")
+    assert "RuntimeError: codex_ml_broken.hooks is broken on purpose" in run.stderr
 
 
 def test_list_of_an_unknown_kind_is_a_usage_error(runs: Mapping[str, Run]) -> None:
