@@ -58,9 +58,10 @@ def train_job(cfg: Any, *, run_dir: Path, config_name: str, overrides: Sequence[
     settings = p.run
     main_process = int(os.environ.get("RANK", "0")) == 0
 
+    # Data first: a wrong or empty data file is found before a large model is loaded.
+    records = list(build(p, "data"))
     tokenizer = build(p, "tokenizer")
     model = build_model(p, tokenizer)
-    records = list(build(p, "data"))
     train_records, eval_records = split_records(
         records,
         eval_fraction=float(settings.get("eval_fraction", 0.1)),
