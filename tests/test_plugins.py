@@ -457,6 +457,19 @@ print(json.dumps({"before": before, "in_process": r.metric_registry.get("in_proc
     assert data["in_process"] is True
 
 
+@pytest.mark.parametrize(
+    ("value", "disabled"),
+    [("1", True), ("true", True), (" YES ", True), ("on", True), ("0", False), ("", False)],
+)
+def test_autoload_switch_values(
+    monkeypatch: pytest.MonkeyPatch, value: str, disabled: bool
+) -> None:
+    from codex_ml.plugins.policy import autoload_disabled
+
+    monkeypatch.setenv("CODEX_ML_DISABLE_PLUGIN_AUTOLOAD", value)
+    assert autoload_disabled() is disabled
+
+
 def test_blocked_plugins_are_never_imported(run_python: Callable[..., object]) -> None:
     # Blocked by entry-point name (toy_hooks, toy_metric) and by distribution name
     # in a spelling of its own (underscores, capitals): all are normalised.
