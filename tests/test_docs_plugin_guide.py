@@ -302,11 +302,10 @@ def check_output(expected: Sequence[str], actual: Sequence[str]) -> str | None:
 
 
 def console_params() -> list:
-    """The console blocks; ``plugins doctor`` imports every component (torch too): slow."""
+    """The console blocks; ``doctor`` (imports every component) and ``train`` are slow."""
+    slow = re.compile(r"^\$ .*codex-ml (plugins doctor|train)\b", flags=re.M)
     return [
-        pytest.param(
-            block, id=block.name, marks=[pytest.mark.slow] if "doctor" in block.text else []
-        )
+        pytest.param(block, id=block.name, marks=[pytest.mark.slow] * bool(slow.search(block.text)))
         for block in runnable("console")
     ]
 
