@@ -10,6 +10,9 @@ from typing import Any
 
 from codex_ml.plugins.kinds import KINDS, kind_named
 
+#: An import slower than this is named by ``doctor`` (a warning, not a failure).
+SLOW_IMPORT_SECONDS = 1.0
+
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="codex-ml plugins", description=__doc__)
@@ -117,20 +120,29 @@ def _show(kind: str, key: str, *, as_json: bool) -> int:
 
 
 def _doctor() -> int:
-    from codex_ml.registry import RegistryError, registries
+    from codex_ml.plugins.discovery import shadowed_distributions
+    from codex_ml.registry import RegistryError, plugin_source, registries
 
     faults = 0
     for message in _problems(list(registries.values())):
         faults += 1
         print(f"FAIL  {message}")
+    host = plugin_source.host()
+    for info in host.plugins():
+        seconds = host.import_seconds.get(info.name, 0.0)
+        if seconds >= SLOW_IMPORT_SECONDS:
+            print(f"slow  {info.describe()} took {seconds:.1f} s to import")
+    for name, used, ignored in shadowed_distributions():
+        print(f"note  {name} is installed twice: {used} is used, {ignored} is ignored")
     for registry in registries.values():
-        for key, providers in registry.ambiguous().items():
+        ambiguous = registry.ambiguous()  # once: a plugin may give thousands of keys
+        for key, providers in ambiguous.items():
             faults += 1
             print(f"FAIL  {registry.kind} {key!r} is ambiguous:")
             for provider in providers:
                 print(f"        - {provider}")
         for key in registry.list():
-            if key in registry.ambiguous():
+            if key in ambiguous:
                 continue
             try:
                 registry.get(key)
@@ -142,5 +154,12 @@ def _doctor() -> int:
                     print(f"        caused by {type(cause).__name__}: {cause}")
             else:
                 print(f"ok    {registry.kind} {key}")
+                entry = registry.describe(key)
+                seconds = entry.load_seconds or 0.0
+                if seconds >= SLOW_IMPORT_SECONDS and entry.source != "builtin":
+                    where = f"{entry.plugin!r} ({entry.distribution} {entry.version})"
+                    print(
+                        f"slow  {registry.kind} {key!r} from {where} took {seconds:.1f} s to import"
+                    )
     print(f"\n{faults} problem(s) found." if faults else "\nall entries load.")
     return 1 if faults else 0

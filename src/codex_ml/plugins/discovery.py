@@ -28,7 +28,7 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["EntryPointRecord", "Scan", "installed_entry_points", "rescan"]
+__all__ = ["EntryPointRecord", "Scan", "installed_entry_points", "rescan", "shadowed_distributions"]
 
 #: Only entry-point groups starting with this prefix are recorded.
 GROUP_PREFIX = "codex_ml."
@@ -185,6 +185,40 @@ def _scan_directory(
         name = name or _name_from_dir(dirname)
         for group, ep_name, value in declared:
             records.append(EntryPointRecord(group, ep_name, value, name, version or "", meta_dir))
+
+
+def shadowed_distributions() -> list[tuple[str, str, str]]:
+    """``(distribution, used, ignored)`` metadata folders of each plugin distribution seen twice.
+
+    The scan keeps the first copy of a distribution on ``sys.path`` and ignores
+    the others; that is right, but a user who upgraded one copy deserves to
+    know. Only distributions declaring ``codex_ml.*`` entry points count. This
+    walks ``sys.path`` again, so only ``codex-ml plugins doctor`` calls it.
+    """
+    first: dict[str, str] = {}
+    found = []
+    for path in dict.fromkeys(_search_paths()):
+        for dirname in _metadata_dirs(path):
+            meta_dir = os.path.join(path, dirname)
+            name = normalize_distribution_name(_name_from_dir(dirname))
+            used = first.setdefault(name, meta_dir)
+            if (
+                used != meta_dir
+                and os.path.realpath(used) != os.path.realpath(meta_dir)
+                and (_declares_plugins(used) or _declares_plugins(meta_dir))
+            ):
+                found.append((name, used, meta_dir))
+    return found
+
+
+def _declares_plugins(meta_dir: str) -> bool:
+    try:
+        with open(
+            os.path.join(meta_dir, "entry_points.txt"), encoding="utf-8", errors="replace"
+        ) as fh:
+            return bool(parse_entry_points(fh.read()))
+    except OSError:
+        return False
 
 
 def _scan_archive(path: str, seen: set[str], records: list[EntryPointRecord]) -> None:

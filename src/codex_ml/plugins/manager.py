@@ -11,6 +11,7 @@ its hook becomes a :class:`PluginFailure` and the other plugins carry on.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -110,6 +111,8 @@ class PluginHost:
     blocked: frozenset[str] = frozenset()
     manager: CodexPluginManager = field(init=False)
     failures: list[PluginFailure] = field(init=False, default_factory=list)
+    #: plugin name -> seconds its module took to import (``plugins doctor`` names slow ones)
+    import_seconds: dict[str, float] = field(init=False, default_factory=dict)
     _by_kind: dict[str, tuple[list[Provided], list[PluginFailure]]] = field(
         init=False, default_factory=dict
     )
@@ -152,11 +155,14 @@ class PluginHost:
             )
             self.failures.append(PluginFailure(info, "validate", error))
             return
+        started = time.perf_counter()
         try:
             plugin = load_target(record.value)
         except Exception as exc:  # any import-time fault of a third-party module
             self.failures.append(PluginFailure(info, "import", exc))
             return
+        finally:
+            self.import_seconds[record.name] = time.perf_counter() - started
         self._register(info, plugin)
 
     def _register(self, info: PluginInfo, plugin: object) -> None:

@@ -21,6 +21,7 @@ This module imports nothing of pluggy; the facade in ``__init__`` joins them.
 from __future__ import annotations
 
 import threading
+import time
 import weakref
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -89,6 +90,7 @@ class Provider:
         "distribution",
         "key",
         "kind",
+        "load_seconds",
         "plugin",
         "raw_key",
         "source",
@@ -122,6 +124,8 @@ class Provider:
         self._loader = loader
         self._error = error
         self._lock = threading.Lock()
+        #: How long the import of a lazy entry took (None until it ran).
+        self.load_seconds: float | None = None
 
     @property
     def status(self) -> str:
@@ -169,6 +173,7 @@ class Provider:
             return factory
         with self._lock:
             if self._factory is _MISSING and self._error is None:
+                started = time.perf_counter()
                 try:
                     obj = self._loader() if self._loader is not None else _MISSING
                 except Exception as exc:  # third-party import-time faults of any kind
@@ -180,6 +185,7 @@ class Provider:
                         self._error = TypeError(
                             f"{self.target} is a {type(obj).__name__}, not a callable factory"
                         )
+                self.load_seconds = time.perf_counter() - started
             if self._factory is not _MISSING:
                 return self._factory
         error = self._error
@@ -207,6 +213,7 @@ class EntryInfo:
         "error",
         "key",
         "kind",
+        "load_seconds",
         "plugin",
         "providers",
         "source",
@@ -226,6 +233,7 @@ class EntryInfo:
         self.status = "ambiguous" if len(providers) > 1 else provider.status
         self.providers = tuple(p.label() for p in providers)
         self.error = provider.error
+        self.load_seconds = provider.load_seconds
         self._factory = provider._factory
         self._location: Any = None
 

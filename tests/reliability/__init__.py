@@ -1,0 +1,1 @@
+"""The reliability and security suite: one test per promise of ``docs/reliability.md``."""
