@@ -144,9 +144,14 @@ def score(
     prompts = list(settings.get("sample_prompts") or [])
     generations = complete(model, tokenizer, prompts, **sampling) if prompts else []
     inputs["generations"] = (generations, None) if generations else None
+    answers: list[dict[str, str]] = []
     if with_refs and "references" in needs:
-        answers = complete(model, tokenizer, [p for p, _ in with_refs], **sampling)
-        inputs["references"] = ([a.strip() for a in answers], [r for _, r in with_refs])
+        completions = complete(model, tokenizer, [p for p, _ in with_refs], **sampling)
+        answers = [
+            {"prompt": p, "reference": r, "answer": c.strip()}
+            for (p, r), c in zip(with_refs, completions, strict=True)
+        ]
+        inputs["references"] = ([a["answer"] for a in answers], [a["reference"] for a in answers])
 
     results: dict[str, Any] = {}
     for alias, (metric, metric_input) in metrics.items():
@@ -161,6 +166,8 @@ def score(
         for p, c, r in zip(prompts, generations, rewards, strict=True)
     ]
     report: dict[str, Any] = {"metrics": results, "samples": samples}
+    if answers:  # what the reference metrics scored, so a reader can check them
+        report["answers"] = answers
     if rewards:
         report["reward"] = {
             "mean": sum(rewards) / len(rewards),
