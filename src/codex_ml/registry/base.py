@@ -511,7 +511,13 @@ class Registry:
         key = self.normalize(name)
         with self._lock:
             if key not in self._local:
-                raise self._not_found(key)
+                raise RegistryNotFoundError(
+                    f"no in-process {self.kind} registration under {key!r} to remove; "
+                    f"unregister only undoes register() (entries from plugins stay: block the "
+                    f"plugin with CODEX_ML_BLOCK_PLUGINS instead).",
+                    kind=self.kind,
+                    key=key,
+                )
             del self._local[key]
             self._invalidate()
 
@@ -561,12 +567,15 @@ class Registry:
 
     def _ambiguous(self, key: str, providers: Sequence[Provider]) -> RegistryConflictError:
         labels = [p.label() for p in providers]
-        names = sorted({p.distribution or p.plugin or "?" for p in providers})
+        # The built-in catalogue cannot be blocked, so only third-party names are offered.
+        blockable = sorted(
+            {p.distribution or p.plugin or "?" for p in providers if p.source != SOURCE_BUILTIN}
+        )
         return RegistryConflictError(
             f"{self.kind} key {key!r} is ambiguous: it is provided by "
             + "; ".join(labels)
-            + f". Block all but one (CODEX_ML_BLOCK_PLUGINS={names[-1]}) or register the one you "
-            f"want explicitly with override=True.",
+            + f". Block the ones you do not want (CODEX_ML_BLOCK_PLUGINS={','.join(blockable)} "
+            f"blocks them all) or register the one you want explicitly with override=True.",
             kind=self.kind,
             key=key,
             providers=labels,
