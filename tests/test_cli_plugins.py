@@ -222,7 +222,7 @@ def test_show_as_json_matches_the_factory(runs: Mapping[str, Run]) -> None:
 
 def test_show_of_an_unknown_key_names_close_matches(runs: Mapping[str, Run]) -> None:
     run = runs["show metric toy_metrc"]
-    assert run.returncode == 1
+    assert run.returncode == 2
     assert run.stdout == ""
     assert "no metric is registered under 'toy_metrc'" in run.stderr
     assert "Did you mean 'toy_metric'?" in run.stderr

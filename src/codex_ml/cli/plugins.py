@@ -94,7 +94,7 @@ def _show(kind: str, key: str, *, as_json: bool) -> int:
         entry = registry.describe(key)
     except (RegistryError, TypeError, ValueError) as exc:
         print(f"codex-ml plugins show: {exc}", file=sys.stderr)
-        return 1
+        return 2  # a key the user can correct, like every other usage error
     data = entry.as_dict(location=True)
     try:
         factory = registry.get(key)
@@ -102,7 +102,10 @@ def _show(kind: str, key: str, *, as_json: bool) -> int:
         data["error"] = str(exc)
     else:
         try:
-            data["signature"] = f"{key}{inspect.signature(factory)}"
+            signature = inspect.signature(factory)
+            if inspect.isclass(factory):  # calling a class returns an instance, not None
+                signature = signature.replace(return_annotation=factory.__name__)
+            data["signature"] = f"{key}{signature}"
         except (TypeError, ValueError):
             data["signature"] = None
         data["doc"] = inspect.getdoc(factory)
