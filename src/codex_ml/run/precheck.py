@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from codex_ml.config import ComponentSpec, ConfigError, check_spec
@@ -30,6 +31,17 @@ def config_name_of(argv: Sequence[str], default: str = "train") -> str:
             if arg.startswith(flag + "="):
                 return arg.split("=", 1)[1]
     return default
+
+
+def config_dirs_of(argv: Sequence[str]) -> list[str]:
+    """``-cd``/``--config-dir`` arguments: extra directories Hydra searches for presets."""
+    found = []
+    for index, arg in enumerate(argv):
+        if arg in ("-cd", "--config-dir") and index + 1 < len(argv):
+            found.append(argv[index + 1])
+        elif arg.startswith("--config-dir="):
+            found.append(arg.split("=", 1)[1])
+    return [Path(d).expanduser().resolve().as_uri() for d in found]
 
 
 def _overrides(argv: Sequence[str]) -> list[tuple[str, str]]:
@@ -58,6 +70,9 @@ def precheck(argv: Sequence[str]) -> None:
 
     overrides = _overrides(argv)
     choices = [f"{k}={v.split(',')[0]}" for k, v in overrides if k in (*GROUP_KINDS, "metrics")]
+    extra_dirs = config_dirs_of(argv)
+    if extra_dirs:
+        choices.append(f"hydra.searchpath=[{','.join(extra_dirs)}]")
     register_resolvers()
     try:
         with initialize_config_dir(config_dir=str(configs_dir()), version_base="1.3"):
