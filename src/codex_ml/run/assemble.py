@@ -117,7 +117,8 @@ def build(p: Plan, group: str, **extra: Any) -> Any:
 def build_model(p: Plan, tokenizer: Any) -> Any:
     """The model, sized to the tokenizer's vocabulary where the config leaves that open."""
     extra = {}
-    if "vocab_size" in _parameters(p.factories["model"]):
+    accepted = parameter_names(p.factories["model"]) or set()
+    if "vocab_size" in accepted:
         extra["vocab_size"] = tokenizer.vocab_size
     return build(p, "model", **extra)
 
@@ -129,13 +130,17 @@ def build_metrics(p: Plan) -> dict[str, tuple[Any, str]]:
     }
 
 
-def _parameters(factory: Any) -> Mapping[str, Any]:
+def parameter_names(factory: Any) -> set[str] | None:
+    """The keyword names a factory accepts; None when it takes ``**kwargs`` or has no signature."""
     import inspect
 
     try:
-        return inspect.signature(factory).parameters
+        parameters = inspect.signature(factory).parameters
     except (TypeError, ValueError):
-        return {}
+        return None
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()):
+        return None
+    return set(parameters)
 
 
 def split_records(records: list[Any], *, eval_fraction: float, seed: int) -> tuple[list, list]:

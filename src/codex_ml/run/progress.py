@@ -20,10 +20,17 @@ class ProgressBar:
     def __call__(self, record: Mapping[str, Any]) -> None:
         if record.get("event") == "log":
             self._bar.update(record["step"] - self._bar.n)
+            shown = {
+                "loss": ("loss", "{:.4f}"),
+                "lr": ("lr", "{:.2e}"),
+                "tok_s": ("tokens_per_s", "{:,.0f}"),
+            }
             self._bar.set_postfix(
-                loss=f"{record['loss']:.4f}",
-                lr=f"{record['lr']:.2e}",
-                tok_s=f"{record['tokens_per_s']:,.0f}",
+                {
+                    label: fmt.format(record[key])
+                    for label, (key, fmt) in shown.items()
+                    if key in record
+                },
                 refresh=False,
             )
         elif record.get("event") == "eval":

@@ -4,12 +4,21 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from codex_ml.config import ConfigError
-from codex_ml.run.assemble import build, build_metrics, build_model, plan, resolve, split_records
+from codex_ml.run.assemble import (
+    build,
+    build_metrics,
+    build_model,
+    parameter_names,
+    plan,
+    resolve,
+    split_records,
+)
 from codex_ml.run.outputs import RunWriter, package_versions
 
 #: Exit status of a run stopped by Ctrl-C (after its checkpoint was written).
@@ -45,6 +54,58 @@ def provenance(p: Any) -> dict[str, Any]:
     }
 
 
+def trainer_extras(p: Any, run_dir: Path, resume: str | None) -> dict[str, Any]:
+    """``output_dir``/``resume_from`` for trainers that take them (third-party ones may not)."""
+    accepted = parameter_names(p.factories["training"])
+    extras: dict[str, Any] = {}
+    if accepted is None or "output_dir" in accepted:
+        extras["output_dir"] = str(run_dir)
+    if resume is not None:
+        if accepted is not None and "resume_from" not in accepted:
+            raise ConfigError(
+                f"training.resume: trainer {p.specs['training'].name!r} cannot resume (its "
+                f"factory takes no resume_from argument).",
+                where="training.resume",
+            )
+        extras["resume_from"] = resume
+    return extras
+
+
+@dataclass
+class Outcome:
+    """What any trainer returned, read by attribute or by key (a TrainResult, a dict...)."""
+
+    history: list[dict[str, Any]]
+    final_metrics: dict[str, Any]
+    steps: int | None = None
+    tokens_seen: int | None = None
+    wall_time: float | None = None
+    checkpoint: Any = None
+    interrupted: bool = False
+    first_loss: float | None = None
+
+    @classmethod
+    def of(cls, result: Any) -> Outcome:
+        def read(name: str, default: Any = None) -> Any:
+            if isinstance(result, Mapping):
+                return result.get(name, default)
+            return getattr(result, name, default)
+
+        history = list(read("history", []) or [])
+        losses = [r["loss"] for r in history if isinstance(r, Mapping) and "loss" in r]
+        logged_steps = [r["step"] for r in history if isinstance(r, Mapping) and "step" in r]
+        return cls(
+            history=history,
+            final_metrics=dict(read("final_metrics", {}) or {}),
+            steps=read("steps", max(logged_steps, default=None)),
+            tokens_seen=read("tokens_seen"),
+            wall_time=read("wall_time"),
+            checkpoint=read("checkpoint"),
+            interrupted=bool(read("interrupted", False)),
+            first_loss=read("first_loss", losses[0] if losses else None),
+        )
+
+
 def train_job(cfg: Any, *, run_dir: Path, config_name: str, overrides: Sequence[str]) -> int:
     """Compose -> check -> build -> train -> score -> write; returns the exit status."""
     from codex_ml.models.parameters import count_parameters
@@ -67,7 +128,7 @@ def train_job(cfg: Any, *, run_dir: Path, config_name: str, overrides: Sequence[
         eval_fraction=float(settings.get("eval_fraction", 0.1)),
         seed=int(settings.get("seed", 0)),
     )
-    trainer = build(p, "training", output_dir=str(run_dir), resume_from=resume)
+    trainer = build(p, "training", **trainer_extras(p, run_dir, resume))
     metrics = build_metrics(p)
     reward_model = build(p, "reward_model")
 
@@ -80,7 +141,9 @@ def train_job(cfg: Any, *, run_dir: Path, config_name: str, overrides: Sequence[
     if writer:
         writer.write_config(config)
     try:
-        result = trainer(model, tokenizer, train_records, eval_records or None, callbacks=callbacks)
+        result = Outcome.of(
+            trainer(model, tokenizer, train_records, eval_records or None, callbacks=callbacks)
+        )
     finally:
         progress.close()
         if writer:
@@ -128,7 +191,7 @@ def _print_outcome(summary: dict[str, Any], run_dir: Path) -> None:
     parts = [f"{k}={v:.4g}" for k, v in final.items() if isinstance(v, float)]
     parts += [f"{k}={v:.4g}" for k, v in summary["metrics"].items() if isinstance(v, float)]
     print(
-        f"{summary['status']}: {summary['steps']} steps, {summary['tokens_seen']:,} tokens, "
+        f"{summary['status']}: {summary['steps']} steps, {summary['tokens_seen'] or 0:,} tokens, "
         f"{summary['wall_seconds']:.1f}s"
     )
     if parts:
