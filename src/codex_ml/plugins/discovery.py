@@ -26,7 +26,10 @@ import re
 import sys
 import threading
 from dataclasses import dataclass
-from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 __all__ = ["EntryPointRecord", "Scan", "installed_entry_points", "rescan", "shadowed_distributions"]
 
@@ -272,25 +275,32 @@ def _index_enabled() -> bool:
 
 def cache_dir() -> Path:
     """Where the discovery index lives (``CODEX_ML_CACHE_DIR`` or the XDG cache)."""
+    from pathlib import Path
+
+    return Path(_cache_folder())
+
+
+def _cache_folder() -> str:
+    # Plain strings on the lookup path: importing pathlib costs more than reading the index.
     explicit = os.environ.get("CODEX_ML_CACHE_DIR")
     if explicit:
-        return Path(explicit).expanduser()
+        return os.path.expanduser(explicit)
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "codex-ml"
+    return os.path.join(base, "codex-ml")
 
 
 def _index_identity(paths: list[str]) -> str:
     return "\0".join([str(_INDEX_FORMAT), sys.executable, sys.version, *paths])
 
 
-def _index_path(identity: str) -> Path:
+def _index_path(identity: str) -> str:
     import zlib
 
     digest = zlib.crc32(identity.encode("utf-8", "surrogateescape"))
-    return cache_dir() / f"discovery-{digest:08x}.json"
+    return os.path.join(_cache_folder(), f"discovery-{digest:08x}.json")
 
 
-def _read_index(path: Path, identity: str) -> Scan | None:
+def _read_index(path: str, identity: str) -> Scan | None:
     import json
 
     try:
@@ -307,7 +317,7 @@ def _read_index(path: Path, identity: str) -> Scan | None:
     return Scan(entries, from_index=True)
 
 
-def _write_index(path: Path, identity: str, scan: Scan, watched: dict[str, int]) -> None:
+def _write_index(path: str, identity: str, scan: Scan, watched: dict[str, int]) -> None:
     import json
     import time
 
@@ -322,8 +332,8 @@ def _write_index(path: Path, identity: str, scan: Scan, watched: dict[str, int])
         ],
     }
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f"{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        tmp = f"{path}.{os.getpid()}.{threading.get_ident()}.tmp"
         with open(tmp, "w", encoding="utf-8") as fh:
             json.dump(data, fh, separators=(",", ":"))
         os.replace(tmp, path)
