@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import shutil
 import signal
 import struct
@@ -417,9 +418,13 @@ def test_ctrl_c_checkpoints_and_resume_reaches_the_uninterrupted_result(
     # No finished step is lost: the last step logged is the step checkpointed.
     assert interrupted.logged()[-1]["step"] == stopped_at
     assert (first / "checkpoints" / "latest").read_text().strip() == f"step-{stopped_at}"
-    assert f"resume with: codex-ml train training.resume={first}" in stdout
 
-    resumed = train(tmp_path / "resumed", *TRAINED, f"training.resume={first}")
+    # Follow the printed advice, as a user would (only placing the new run directory).
+    (hint,) = [line for line in stdout.splitlines() if "resume with: " in line]
+    program, command, *overrides = shlex.split(hint.split("resume with: ", 1)[1])
+    assert (program, command) == ("codex-ml", "train")
+    assert overrides == [*TRAINED, f"training.resume={first}"]
+    resumed = train(tmp_path / "resumed", *overrides)
     assert resumed.summary["status"] == "completed"
     assert resumed.logged()[0]["step"] == stopped_at + 1
     reference = trained_run.summary

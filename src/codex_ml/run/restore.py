@@ -41,6 +41,11 @@ def locate(target: str | Path) -> RunLocation:
     return RunLocation(run_dir, checkpoint)
 
 
+def run_overrides(overrides: Sequence[str]) -> list[str]:
+    """The overrides that shape a run's components: not Hydra's own, not ``training.resume``."""
+    return [o for o in overrides if not o.lstrip("+~").startswith(("hydra.", "training.resume"))]
+
+
 def recorded_invocation(run_dir: Path) -> tuple[str, list[str]]:
     """The config name and overrides the run was started with (from Hydra's own record)."""
     from omegaconf import OmegaConf
@@ -48,8 +53,16 @@ def recorded_invocation(run_dir: Path) -> tuple[str, list[str]]:
     hydra_dir = run_dir / ".hydra"
     config_name = OmegaConf.load(hydra_dir / "hydra.yaml").hydra.job.config_name
     overrides = list(OmegaConf.load(hydra_dir / "overrides.yaml"))
-    kept = [o for o in overrides if not o.lstrip("+~").startswith(("hydra.", "training.resume"))]
-    return str(config_name), kept
+    return str(config_name), run_overrides(overrides)
+
+
+def resume_command(run_dir: Path, config_name: str, overrides: Sequence[str]) -> str:
+    """The shell command that continues a run: its own preset and overrides, plus the resume."""
+    import shlex
+
+    options = [] if config_name == "train" else ["-cn", config_name]
+    resume = f"training.resume={run_dir}"
+    return shlex.join(["codex-ml", "train", *options, *run_overrides(overrides), resume])
 
 
 def compose_run(run_dir: Path, overrides: Sequence[str]) -> dict[str, Any]:

@@ -20,6 +20,7 @@ from codex_ml.run.assemble import (
     split_records,
 )
 from codex_ml.run.outputs import RunWriter, package_versions
+from codex_ml.run.restore import resume_command
 
 #: Exit status of a run stopped by Ctrl-C (after its checkpoint was written).
 EXIT_INTERRUPTED = 130
@@ -182,11 +183,11 @@ def train_job(cfg: Any, *, run_dir: Path, config_name: str, overrides: Sequence[
         "versions": package_versions(),
     }
     writer.write_summary(summary)
-    _print_outcome(summary, run_dir)
+    _print_outcome(summary, run_dir, resume_command(run_dir, config_name, overrides))
     return EXIT_INTERRUPTED if result.interrupted else 0
 
 
-def _print_outcome(summary: dict[str, Any], run_dir: Path) -> None:
+def _print_outcome(summary: dict[str, Any], run_dir: Path, resume: str) -> None:
     final = summary["final_metrics"]
     parts = [f"{k}={v:.4g}" for k, v in final.items() if isinstance(v, float)]
     parts += [f"{k}={v:.4g}" for k, v in summary["metrics"].items() if isinstance(v, float)]
@@ -197,5 +198,6 @@ def _print_outcome(summary: dict[str, Any], run_dir: Path) -> None:
     if parts:
         print("  " + "  ".join(parts))
     if summary["status"] == "interrupted":
-        print(f"  resume with: codex-ml train training.resume={run_dir}")
+        # The run's own overrides too: without them the model would not fit the checkpoint.
+        print(f"  resume with: {resume}")
     print(f"run directory: {run_dir}")
