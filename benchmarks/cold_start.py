@@ -38,7 +38,7 @@ LIST_ALL = (
 
 
 def cli_command() -> list[str]:
-    """The installed ``codex-ml`` script next to this interpreter, else ``python -m codex_ml.cli``."""
+    """The ``codex-ml`` script next to this interpreter, else ``python -m codex_ml.cli``."""
     script = Path(sys.executable).with_name("codex-ml")
     if script.exists():
         return [str(script)]

@@ -57,7 +57,6 @@ def _variants(site: Path, workdir: Path, n: int) -> dict[str, Any]:
         extra={
             "CODEX_ML_CACHE_DIR": str(workdir / f"index-{n}"),
             "XDG_CACHE_HOME": str(workdir / f"xdg-{n}"),  # stevedore's cache lives under it
-            "PYTHONDONTWRITEBYTECODE": "1",  # nothing may change the site folder while timing
         },
     )
     fresh = itertools.count()

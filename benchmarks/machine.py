@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import platform
 import subprocess
@@ -51,7 +52,7 @@ def describe() -> dict[str, str]:
         "cpu": f"{_cpu_model()}, {os.cpu_count()} logical cores",
         "memory": f"{_memory_gib()} GiB",
         "os": platform.platform(),
-        "python": f"{platform.python_implementation()} {platform.python_version()} ({sys.executable})",
+        "python": f"{platform.python_version()} ({sys.executable})",
         "commit": _commit(),
     }
     for name in PACKAGES:
@@ -59,8 +60,6 @@ def describe() -> dict[str, str]:
             info[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
             info[name] = "not installed"
-    try:
-        info["load average at start"] = " ".join(f"{x:.2f}" for x in os.getloadavg())
-    except OSError:
-        pass
+    with contextlib.suppress(OSError):
+        info["load average"] = " ".join(f"{x:.2f}" for x in os.getloadavg())
     return info

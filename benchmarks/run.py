@@ -23,7 +23,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from benchmarks import cold_start, discovery_scale, hot_lookup, machine, training
-from benchmarks.measure import REPO_ROOT
+from benchmarks.measure import REPO_ROOT, compile_sources
 from benchmarks.report import Section, render, splice, table
 
 PAGE = REPO_ROOT / "docs" / "benchmarks.md"
@@ -94,6 +94,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     started = datetime.now(timezone.utc)
     clock = time.perf_counter()
     plan = _plan(args.quick, args.threads)
+    compile_sources()
     sections = []
     with tempfile.TemporaryDirectory(prefix="codex-ml-bench-") as tmp:
         for name in chosen:

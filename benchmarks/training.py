@@ -144,9 +144,11 @@ def default_shape(*, quick: bool, threads: int = 1) -> dict[str, int]:
             "warmup-steps": 1,
             "threads": threads,
         }
+    # The functional trainer's own defaults for batch and block size, and decoder_only's for the
+    # model: ~100 ms a step on one core, so per-step overheads of a loop are visible.
     return {
-        "steps": 40,
-        "batch-size": 16,
+        "steps": 80,
+        "batch-size": 8,
         "block-size": 128,
         "n-layer": 4,
         "n-head": 4,

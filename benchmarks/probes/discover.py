@@ -57,8 +57,8 @@ def stevedore_extensions(key):
 def stevedore_driver(key):
     from stevedore import DriverManager
 
-    DriverManager(namespace=METRICS, name=key).driver
-    return 1
+    driver = DriverManager(namespace=METRICS, name=key).driver
+    return int(driver is not None)
 
 
 def catalogue_all(key):
