@@ -70,7 +70,7 @@ def test_config_yaml_is_the_resolved_config(trained_run: Run) -> None:
 
 def test_metrics_jsonl_has_one_line_per_logged_step(trained_run: Run) -> None:
     logged = trained_run.logged()
-    assert [row["step"] for row in logged] == [1, 5, 10, 15, 20, 25, 30]
+    assert [row["step"] for row in logged] == list(range(1, 31))
     for row in logged:
         assert set(row) >= {"step", "loss", "lr", "tokens_per_s", "elapsed"}, row
         assert row["loss"] > 0 and row["lr"] > 0 and row["tokens_per_s"] > 0
