@@ -25,8 +25,7 @@ import os
 import re
 import sys
 import threading
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -41,8 +40,11 @@ _INDEX_FORMAT = 1
 _RACY_SECONDS = 2.0
 
 
-@dataclass(frozen=True, slots=True)
-class EntryPointRecord:
+# Named tuples, not dataclasses: every process start reads thousands of these from the
+# index, and a tuple is built ten times faster than a frozen dataclass instance.
+
+
+class EntryPointRecord(NamedTuple):
     """One declared entry point, with the distribution that declared it."""
 
     group: str
@@ -61,8 +63,7 @@ class EntryPointRecord:
         return self.value.partition(":")[2].strip()
 
 
-@dataclass(frozen=True, slots=True)
-class Scan:
+class Scan(NamedTuple):
     """Every ``codex_ml.*`` entry point installed, in ``sys.path`` order."""
 
     entries: tuple[EntryPointRecord, ...]
@@ -311,7 +312,7 @@ def _read_index(path: str, identity: str) -> Scan | None:
         for watched_path, mtime in data["watched"]:
             if _mtime_ns(watched_path) != mtime:
                 return None
-        entries = tuple(EntryPointRecord(*row) for row in data["entries"])
+        entries = tuple(map(EntryPointRecord._make, data["entries"]))
     except (OSError, ValueError, KeyError, TypeError):
         return None  # a missing, stale or damaged index is simply rebuilt
     return Scan(entries, from_index=True)
