@@ -360,8 +360,10 @@ class Registry:
                 except (TypeError, ValueError) as exc:
                     problems.append(SourceProblem(f"{provider.label()} gave a bad key: {exc}", exc))
                     continue
-                same_key = grouped.setdefault(provider.key, [])
-                if not any(existing.same_as(provider) for existing in same_key):
+                same_key = grouped.get(provider.key)
+                if same_key is None:  # the common case, kept cheap: thousands of keys per listing
+                    grouped[provider.key] = [provider]
+                elif not any(existing.same_as(provider) for existing in same_key):
                     same_key.append(provider)
         return grouped, problems
 
