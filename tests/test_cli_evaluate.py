@@ -45,8 +45,7 @@ class Outcomes:
         self.qa = [(PROMPTS[0], " ".join(first["completion"].split())), *LABELLED]
         self.qa_file = tmp / "qa.tsv"
         self.qa_file.write_text("".join(f"{p}\t{r}\n" for p, r in self.qa), encoding="utf-8")
-        self.report_file = tmp / "reports" / "qa.json"
-        self.report_file.parent.mkdir()
+        self.report_file = tmp / "reports" / "qa.json"  # its directory is made by evaluate
         self.not_a_run = tmp / "not-a-run"
         self.not_a_run.mkdir()
         self.missing = tmp / "no-such-run"

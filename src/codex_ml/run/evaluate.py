@@ -50,6 +50,7 @@ def evaluate_job(
         versions=package_versions(),
     )
     path = Path(output) if output else where.run_dir / REPORT_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)  # --output reports/qa.json just works
     write_json(path, report)
     report["report_path"] = str(path)
     return report
