@@ -1,7 +1,7 @@
 """``codex-ml train`` end to end: the run directory, sweeps, presets, bad input, Ctrl-C and resume.
 
 Every test runs the real command in a subprocess at tiny size. The 30-step run
-that most tests read is made once per session (``trained_run`` in cli_helpers).
+that most tests read is made once per session (``trained_run`` in cli_fixtures).
 """
 
 from __future__ import annotations
