@@ -244,6 +244,53 @@ print(json.dumps(out))
     }
 
 
+def test_entry_point_extras_are_not_part_of_the_target(
+    tmp_path: Path, make_distribution: MakeDistribution, run_python: RunPython
+) -> None:
+    # "module:attr [extra, ...]" is valid entry-point syntax: the extras name optional
+    # dependencies of the distribution; importlib.metadata loads such an entry point.
+    site = tmp_path / "site"
+    make_distribution(
+        site,
+        "demo-extras",
+        "1.0",
+        entry_points={
+            "codex_ml.metrics": {"demo_extras": "extras_mod:build [fast, gpu]"},
+            "codex_ml.plugins": {"extras_hooks": "extras_hooks_mod [fast]"},
+        },
+        modules={
+            "extras_mod": 'def build():\n    """Extras."""\n    return "metric"\n',
+            "extras_hooks_mod": (
+                "from codex_ml.plugins import hookimpl\n\n@hookimpl\n"
+                "def codex_ml_register_tokenizers():\n"
+                "    return {'demo_extras_tok': lambda: 'tokenizer'}\n"
+            ),
+        },
+    )
+    script = """
+import importlib.metadata, json
+import codex_ml.registry as r
+(ep,) = importlib.metadata.entry_points(group="codex_ml.metrics", name="demo_extras")
+info = r.metric_registry.describe("demo_extras")
+print(json.dumps({
+    "importlib": [ep.load()(), ep.extras],
+    "target": info.target,
+    "line": info.line,
+    "metric": r.get_metric("demo_extras"),
+    "tokenizer": r.get_tokenizer("demo_extras_tok"),
+    "problems": [p.message for p in r.tokenizer_registry.problems()],
+}))
+"""
+    assert _last_json(run_python(script, sys_path=[site])) == {
+        "importlib": ["metric", ["fast", "gpu"]],
+        "target": "extras_mod:build",
+        "line": 1,
+        "metric": "metric",
+        "tokenizer": "tokenizer",
+        "problems": [],
+    }
+
+
 def test_key_claimed_by_two_distributions_is_listed_but_ambiguous(
     tmp_path: Path, make_distribution: MakeDistribution, run_python: RunPython
 ) -> None:

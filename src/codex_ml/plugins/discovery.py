@@ -35,7 +35,7 @@ __all__ = ["EntryPointRecord", "Scan", "installed_entry_points", "rescan", "shad
 #: Only entry-point groups starting with this prefix are recorded.
 GROUP_PREFIX = "codex_ml."
 
-_INDEX_FORMAT = 1
+_INDEX_FORMAT = 2  # 2: values are stored without their [extras]
 #: Paths changed more recently than this are not trusted in a persisted index.
 _RACY_SECONDS = 2.0
 
@@ -160,8 +160,13 @@ def parse_entry_points(text: str) -> list[tuple[str, str, str]]:
         if group is None or not group.startswith(GROUP_PREFIX) or "=" not in line:
             continue
         name, _, value = line.partition("=")
-        records.append((group, name.strip(), value.strip()))
+        records.append((group, name.strip(), object_reference(value)))
     return records
+
+
+def object_reference(value: str) -> str:
+    """``module:attr`` of an entry-point value, without its optional ``[extras]``."""
+    return value.partition("[")[0].strip()
 
 
 def _scan_directory(
@@ -238,7 +243,9 @@ def _scan_archive(path: str, seen: set[str], records: list[EntryPointRecord]) ->
         for ep in dist.entry_points:
             if ep.group.startswith(GROUP_PREFIX):
                 records.append(
-                    EntryPointRecord(ep.group, ep.name, ep.value, name, dist.version, path)
+                    EntryPointRecord(
+                        ep.group, ep.name, object_reference(ep.value), name, dist.version, path
+                    )
                 )
 
 
