@@ -46,7 +46,8 @@ TASKS: dict[str, tuple[str, bool, str]] = {
     "catalogue": ("catalogue: get_all with entry points (both groups)", False, "all"),
     "catalogue-get": ("catalogue: get of one key", True, "one"),
     "importlib-metadata": ("raw importlib.metadata.entry_points()", False, "none"),
-    "empty": ("empty process (the probe harness alone)", False, "none"),
+    "pluggy-import": ("floor: a process that only imports pluggy", False, "none"),
+    "empty": ("floor: an empty process (the probe harness alone)", False, "none"),
 }
 
 
@@ -156,14 +157,15 @@ def run(workdir: Path, *, sizes: Sequence[int], repeats: Mapping[int, int], quic
         pluggy_ = samples["pluggy"]
         rows = []
         for task, sample in samples.items():
+            step = sample.median_of("step_s")
             rows.append(
                 [
                     TASKS[task][0],
                     ms(sample.median),
-                    ms(sample.median_of("step_s")),
+                    ms(step),
                     ms(sample.median_of("cpu_s")),
                     f"{pluggy_.median / sample.median:.1f}x",
-                    f"{pluggy_.median_of('step_s') / sample.median_of('step_s'):.1f}x",
+                    "-" if task == "empty" else f"{pluggy_.median_of('step_s') / step:.1f}x",
                     sample.details[0]["plugin_modules"],
                     sample.details[0]["keys"],
                 ]

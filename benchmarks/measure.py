@@ -93,8 +93,13 @@ def compile_sources() -> None:
 def child_env(
     *, pythonpath: Sequence[str] = (), extra: Mapping[str, str] | None = None
 ) -> dict[str, str]:
-    """The environment of a benchmark child: this one, with a given PYTHONPATH and extras."""
-    env = dict(os.environ)
+    """The environment of a benchmark child: this one, with a given PYTHONPATH and extras.
+
+    codex-ml's own settings (``CODEX_ML_*``: a block list, autoload switched
+    off, another cache folder) are dropped, so that every run measures the
+    defaults; the caller sets the ones it means to.
+    """
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CODEX_ML_")}
     env["PYTHONPATH"] = os.pathsep.join([*pythonpath, codex_ml_path()])
     env["HF_HUB_OFFLINE"] = "1"
     env.setdefault("TOKENIZERS_PARALLELISM", "false")

@@ -36,12 +36,13 @@ def _plan(quick: bool, threads: int) -> dict[str, Callable[[Path], Section]]:
     if quick:
         return {
             "cold": lambda w: cold_start.run(w, repeats=2),
-            "discovery": lambda w: discovery_scale.run(
-                w, sizes=(10, 40), repeats={10: 2, 40: 2}, quick=True
-            ),
-            "hot": lambda w: hot_lookup.run(w, number=2000, repeats=5),
+            "discovery": lambda w: discovery_scale.run(w, sizes=(20,), repeats={20: 2}, quick=True),
+            "hot": lambda w: hot_lookup.run(w, seconds=0.005, repeats=5),
             "training": lambda w: training.run(
-                shape=training.default_shape(quick=True, threads=threads), repeats=1, scaling=False
+                w,
+                shape=training.default_shape(quick=True, threads=threads),
+                repeats=1,
+                scaling=False,
             ),
         }
     return {
@@ -49,9 +50,9 @@ def _plan(quick: bool, threads: int) -> dict[str, Callable[[Path], Section]]:
         "discovery": lambda w: discovery_scale.run(
             w, sizes=(100, 1000, 10000), repeats={100: 9, 1000: 9, 10000: 5}, quick=False
         ),
-        "hot": lambda w: hot_lookup.run(w, number=200_000, repeats=7),
+        "hot": lambda w: hot_lookup.run(w, seconds=0.2, repeats=9),
         "training": lambda w: training.run(
-            shape=training.default_shape(quick=False, threads=threads), repeats=5, scaling=True
+            w, shape=training.default_shape(quick=False, threads=threads), repeats=5, scaling=True
         ),
     }
 

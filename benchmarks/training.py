@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from benchmarks.measure import Sample, child_env, probe, round_robin, timed_probe
@@ -72,8 +73,8 @@ HEADER = [
 ]
 
 
-def run(*, shape: Mapping[str, int], repeats: int, scaling: bool) -> Section:
-    env = child_env()
+def run(workdir: Path, *, shape: Mapping[str, int], repeats: int, scaling: bool) -> Section:
+    env = child_env(extra={"CODEX_ML_CACHE_DIR": str(workdir / "index-training")})
     variants = {LABELS[v]: timed_probe(probe("train", v, *_shape_args(shape)), env) for v in LABELS}
     samples = round_robin(variants, repeats)
     section = Section("4. Training throughput")

@@ -88,8 +88,15 @@ def empty(key):
     return 0
 
 
+def pluggy_import(key):
+    import pluggy  # noqa: F401
+
+    return 0
+
+
 TASKS = {
     "empty": empty,
+    "pluggy-import": pluggy_import,
     "codex-list": codex_list,
     "codex-get": codex_get,
     "pluggy": pluggy_eager,

@@ -1,10 +1,11 @@
 """Per-call cost of looking up a loaded entry; prints JSON (nanoseconds per call).
 
-Usage: ``python hot_lookup.py NUMBER REPEATS``, with the synthetic
+Usage: ``python hot_lookup.py SECONDS REPEATS``, with the synthetic
 distributions of ``benchmarks/fake_dists.py`` on ``sys.path``. Every
-statement is timed with ``timeit`` (``NUMBER`` calls, ``REPEATS`` times) after
-one untimed call that loads the entry, so only the hot path is measured. The
-times include ``timeit``'s own loop (the ``pass`` row).
+statement is called once untimed (which loads the entry, so only the hot
+path is measured), then timed with ``timeit`` ``REPEATS`` times, each timing
+as many calls as fill about ``SECONDS``. The times include ``timeit``'s own
+loop (the ``pass`` row).
 """
 
 import json
@@ -85,15 +86,18 @@ def statements():
 
 
 def main():
-    number, repeats = int(sys.argv[1]), int(sys.argv[2])
+    seconds, repeats = float(sys.argv[1]), int(sys.argv[2])
     names, stmts = statements()
-    results = {}
+    results, numbers = {}, {}
     for label, stmt in stmts.items():
         exec(stmt, names)  # the first call loads; only hot calls are timed
         timer = timeit.Timer(stmt, globals=names)
+        per_call = timer.timeit(10) / 10
+        number = max(10, int(seconds / max(per_call, 1e-9)))
         results[label] = [t / number * 1e9 for t in timer.repeat(repeats, number)]
+        numbers[label] = number
     assert MODULE in sys.modules, "the entry looked up should come from a synthetic distribution"
-    print(json.dumps({"ns_per_call": results, "number": number}))
+    print(json.dumps({"ns_per_call": results, "calls_per_timing": numbers}))
 
 
 if __name__ == "__main__":
