@@ -319,6 +319,7 @@ class Registry:
         # Raw name -> factory for loaded entries: the whole cost of a hot `get`.
         self._hot: dict[str, Any] = {}
         self._generation = 0
+        self._reloads = 0  # a discovery that started before a reload is not kept
         _REGISTRIES.add(self)
 
     def __repr__(self) -> str:
@@ -342,10 +343,16 @@ class Registry:
     def _ensure_discovered(self) -> dict[str, list[Provider]]:
         found = self._discovered
         if found is None:
+            # Sources run plugin code (imports, hooks), which may use a registry itself,
+            # from this thread or another: no lock is held while they run, or two threads
+            # could each wait for the other for ever. Threads that discover at the same
+            # time each do the (cheap) work, and all of them use the first result kept.
+            reloads = self._reloads
+            discovered, problems = self._discover()
             with self._lock:
-                if self._discovered is None:
-                    self._discovered, self._problems = self._discover()
-                found = self._discovered
+                if self._discovered is None and reloads == self._reloads:
+                    self._discovered, self._problems = discovered, problems
+                found = discovered if self._discovered is None else self._discovered
         return found
 
     def _discover(self) -> tuple[dict[str, list[Provider]], list[SourceProblem]]:
@@ -379,6 +386,7 @@ class Registry:
 
     def _mark_stale(self) -> None:
         with self._lock:
+            self._reloads += 1
             self._discovered = None
             self._problems = []
             self._invalidate()
@@ -481,6 +489,13 @@ class Registry:
                 return target
 
             return decorator
+        self._add(name, obj, override=override)
+        return obj
+
+    def _add(
+        self, name: str, obj: Any, *, override: bool
+    ) -> tuple[Provider | None, Provider | None]:
+        """Register ``obj``; return its provider (None if a no-op) and the one it replaced."""
         key = self.normalize(name)
         if not callable(obj):
             raise TypeError(
@@ -489,24 +504,20 @@ class Registry:
             )
         from codex_ml.registry.provenance import target_of
 
+        discovered = self._ensure_discovered()  # before the lock: it may run plugin code
         with self._lock:
-            taken = self._taken_by(key)
+            local = self._local.get(key)
+            taken = [local] if local is not None else list(discovered.get(key, ()))
             if taken and not override:
                 if len(taken) == 1 and taken[0].is_object(obj):
-                    return obj
+                    return None, None
                 raise self._conflict(key, taken, obj)
-            self._local[key] = Provider(
-                name, self.kind, SOURCE_IN_PROCESS, factory=obj, target=target_of(obj)
-            )
-            self._local[key].key = key
+            replaced = local
+            added = Provider(name, self.kind, SOURCE_IN_PROCESS, factory=obj, target=target_of(obj))
+            added.key = key
+            self._local[key] = added
             self._invalidate()
-        return obj
-
-    def _taken_by(self, key: str) -> list[Provider]:
-        local = self._local.get(key)
-        if local is not None:
-            return [local]
-        return list(self._ensure_discovered().get(key, ()))
+        return added, replaced
 
     def unregister(self, name: str) -> None:
         """Remove an in-process registration (discovered entries come back into view)."""
@@ -525,7 +536,11 @@ class Registry:
 
     @contextmanager
     def isolated(self) -> Iterator[Registry]:
-        """Undo every in-process registration made inside the block, on any exit."""
+        """Undo every in-process registration made inside the block, on any exit.
+
+        Meant for tests: it restores a snapshot, so it also undoes what other
+        threads register meanwhile. Concurrent code uses :meth:`temporary`.
+        """
         with self._lock:
             saved = dict(self._local)
         try:
@@ -537,10 +552,23 @@ class Registry:
 
     @contextmanager
     def temporary(self, name: str, obj: Any, *, override: bool = False) -> Iterator[Any]:
-        """Register ``obj`` for the duration of the block only."""
-        with self.isolated():
-            self.register(name, obj, override=override)
+        """Register ``obj`` for the duration of the block only.
+
+        On exit only this key goes back to what it was, so registrations made
+        meanwhile (by other threads, say) are kept.
+        """
+        added, replaced = self._add(name, obj, override=override)
+        try:
             yield obj
+        finally:
+            if added is not None:
+                with self._lock:
+                    if self._local.get(added.key) is added:  # unless replaced inside the block
+                        if replaced is None:
+                            del self._local[added.key]
+                        else:
+                            self._local[added.key] = replaced
+                        self._invalidate()
 
     # -- error messages ----------------------------------------------------------------------------
 
