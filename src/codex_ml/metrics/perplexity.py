@@ -40,6 +40,8 @@ def _mean_nll(nlls: Any) -> float:
         )
     try:
         return math.fsum(values) / len(values)
+    except OverflowError:  # the sum of huge finite NLLs overflows; their mean does not
+        return math.fsum(value / len(values) for value in values)
     except TypeError as exc:
         raise TypeError(
             "ppl(nlls) needs numbers (per-token negative log-likelihoods); to score logits "
