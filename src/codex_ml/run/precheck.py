@@ -6,6 +6,12 @@ accepted. This composes the chosen presets once (group choices only, no
 parameter overrides) and checks every ``group.param=value`` override against
 the signature of the factory the group names, so a typo is reported with the
 registry key, the accepted names and the closest one.
+
+It also refuses, before Hydra can act on them, overrides that would make Hydra
+itself import code: codex-ml never instantiates a config, but Hydra
+instantiates ``hydra.callbacks`` (and a multirun's launcher and sweeper) from
+their ``_target_`` before the run starts, and hands ``hydra.job_logging`` to
+:mod:`logging.config`, which imports the names under ``class`` and ``()``.
 """
 
 from __future__ import annotations
@@ -16,7 +22,11 @@ from pathlib import Path
 from typing import Any
 
 from codex_ml.config import ComponentSpec, ConfigError, check_spec
+from codex_ml.config.safety import INSTANTIATION_KEYS
 from codex_ml.run.assemble import GROUP_KINDS
+
+#: Keys that make Hydra import code: hydra.utils.instantiate's, and logging.config's.
+_CODE_KEYS = INSTANTIATION_KEYS | {"class", "()"}
 
 _CONFIG_NAME_FLAGS = ("-cn", "--config-name")
 _OVERRIDE = re.compile(r"^(?P<key>[A-Za-z_][\w.@:/-]*)=(?P<value>.*)$", re.S)
@@ -60,6 +70,45 @@ def _overrides(argv: Sequence[str]) -> list[tuple[str, str]]:
     return found
 
 
+def reject_code_overrides(argv: Sequence[str]) -> None:
+    """Raise :class:`ConfigError` for an override that would make Hydra import code."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    parser = OverridesParser.create()
+    for arg in argv:
+        if arg.startswith("-") or "=" not in arg:
+            continue
+        try:
+            (override,) = parser.parse_overrides([arg])
+        except Exception:  # malformed: Hydra reports it in its own words
+            continue
+        key = override.key_or_group
+        if override.is_delete() or not key.startswith(("hydra.", "hydra/")):
+            continue  # elsewhere a `_target_` is refused with the rest of the config
+        found = _code_key(re.split(r"[./]", key), override.value())
+        if found is None and (key + ".").startswith("hydra.callbacks."):
+            found = "hydra.callbacks"
+        if found is not None:
+            raise ConfigError(
+                f"{key}: codex-ml configs never import code, and through {found!r} Hydra "
+                f"would import and run code before the run starts. Remove this override; "
+                f"components are chosen by registry key (`name: <key>`, see "
+                f"`codex-ml plugins list`).",
+                where=key,
+            )
+
+
+def _code_key(parts: Sequence[str], value: Any) -> str | None:
+    """The first key in ``parts`` or in (nested) ``value`` that makes Hydra import code."""
+    found = next((part for part in parts if part in _CODE_KEYS), None)
+    if isinstance(value, dict):
+        found = found or next((k for k in value if k in _CODE_KEYS), None)
+        values = list(value.values())
+    else:
+        values = value if isinstance(value, list) else []
+    return found or next(filter(None, (_code_key((), v) for v in values)), None)
+
+
 def precheck(argv: Sequence[str]) -> None:
     """Raise :class:`ConfigError` for an unknown preset or a parameter no factory accepts."""
     from hydra import compose, initialize_config_dir
@@ -68,6 +117,7 @@ def precheck(argv: Sequence[str]) -> None:
     from codex_ml.resources import configs_dir
     from codex_ml.run.resolvers import register_resolvers
 
+    reject_code_overrides(argv)
     overrides = _overrides(argv)
     choices = [f"{k}={v.split(',')[0]}" for k, v in overrides if k in (*GROUP_KINDS, "metrics")]
     extra_dirs = config_dirs_of(argv)
@@ -76,9 +126,15 @@ def precheck(argv: Sequence[str]) -> None:
     register_resolvers()
     try:
         with initialize_config_dir(config_dir=str(configs_dir()), version_base="1.3"):
-            cfg = compose(config_name_of(argv), overrides=choices)
+            cfg = compose(config_name_of(argv), overrides=choices, return_hydra_config=True)
     except MissingConfigException as exc:
         raise ConfigError(_missing_preset_message(exc), where="defaults") from None
+    if cfg.hydra.get("callbacks"):  # a preset (from --config-dir, say) that sets some
+        raise ConfigError(
+            "hydra.callbacks: codex-ml configs never import code, and Hydra would import and "
+            "run these callbacks before the run starts. Remove them from the preset.",
+            where="hydra.callbacks",
+        )
     for key, _ in overrides:
         group, _, param = key.partition(".")
         if group in GROUP_KINDS and param and "." not in param:
