@@ -432,7 +432,8 @@ FAULTS: tuple[Fault, ...] = (
         PROBLEM,
         _one_module_two_names,
         entry_point="rf_alias_two",
-        error="already registered under a different name",
+        error="its module 'rf_alias_mod' is already registered as plugin 'rf_alias_one' "
+        "(rf-one-module-two-names 6.0.1); declare it under one name",
         healthy=("rf_one_module_two_names_healthy", "rf_alias_metric"),
         user_sees="the first name works; the second is a plugin fault naming the first",
     ),

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -57,10 +58,19 @@ def problem_messages() -> list[str]:
     return list(dict.fromkeys(p.message for r in registries.values() for p in r.problems()))
 
 
+#: Every line doctor prints: a verdict, a provider or cause under a FAIL, or the summary.
+DOCTOR_LINE = re.compile(
+    r"(ok    |FAIL  |slow  |note  |        )\S|\d+ problem\(s\) found\.$|all entries load\.$|$"
+)
+
+
 def doctor(capsys: pytest.CaptureFixture[str]) -> tuple[int, list[str]]:
+    """``codex-ml plugins doctor``: its exit status and lines, each one of the known kinds."""
     capsys.readouterr()
     status = plugins_cli.run(["doctor"])
-    return status, capsys.readouterr().out.splitlines()
+    lines = capsys.readouterr().out.splitlines()
+    assert [line for line in lines if not DOCTOR_LINE.match(line)] == []  # one line per report
+    return status, lines
 
 
 def naming(lines: list[str], fault: Fault, prefix: str) -> list[str]:

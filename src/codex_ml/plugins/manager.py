@@ -78,7 +78,8 @@ class PluginFailure:
             "hook": f"raised in its {self.kind} hook",
             "result": f"returned an invalid result from its {self.kind} hook",
         }[self.stage]
-        return f"{self.plugin.describe()} {what}: {type(self.error).__name__}: {self.error}"
+        error = " ".join(str(self.error).split())  # one paragraph, as doctor prints it
+        return f"{self.plugin.describe()} {what}: {type(self.error).__name__}: {error}"
 
 
 class CodexPluginManager(pluggy.PluginManager):
@@ -166,6 +167,15 @@ class PluginHost:
         self._register(info, plugin)
 
     def _register(self, info: PluginInfo, plugin: object) -> None:
+        other = self.manager.get_name(plugin)
+        if other is not None:
+            # pluggy would refuse it too, and then print every registered plugin.
+            error = ValueError(
+                f"its module {info.module!r} is already registered as "
+                f"{self.manager.plugin_info[other].describe()}; declare it under one name"
+            )
+            self.failures.append(PluginFailure(info, "validate", error))
+            return
         try:
             self.manager.register(plugin, name=info.name)
             self.manager.check_pending()
