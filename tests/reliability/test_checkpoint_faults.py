@@ -157,21 +157,24 @@ def _kill_chain(
     return kills
 
 
-@pytest.mark.timeout(300)
+@pytest.mark.timeout(600)
+@pytest.mark.parametrize(
+    "total", [KILLS, pytest.param(10 * KILLS, marks=pytest.mark.slow, id="soak")]
+)
 def test_sigkill_at_random_moments_never_loses_a_finished_step(
-    tmp_path: Path, reference: tuple[Path, float]
+    total: int, tmp_path: Path, reference: tuple[Path, float]
 ) -> None:
     reference_dir, seconds_per_step = reference
-    # Kill within twice the time of a chain's fair share of steps (plus a child's start-up),
+    # Kill within twice the time of a fair share of a run's steps (plus a child's start-up),
     # so that the kills spread over the whole run however fast this machine is.
     longest = 0.05 + 2 * seconds_per_step * MAX_STEPS / KILLS
-    rng = random.Random(20)
+    rng = random.Random(total)
     kills = chains = 0
-    while kills < KILLS:  # a run that finishes early is followed by a fresh one
+    while kills < total:  # a run that finishes early is followed by a fresh one
         chains += 1
         run_dir = tmp_path / f"run-{chains}"
-        kills += _kill_chain(run_dir, reference_dir, rng, longest, KILLS - kills)
-    assert kills == KILLS and chains <= 5
+        kills += _kill_chain(run_dir, reference_dir, rng, longest, total - kills)
+    assert kills == total and chains <= total // 4
 
 
 # -- damaged checkpoints on resume ---------------------------------------------------------------
