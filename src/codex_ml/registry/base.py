@@ -20,6 +20,7 @@ This module imports nothing of pluggy; the facade in ``__init__`` joins them.
 
 from __future__ import annotations
 
+import gc
 import threading
 import time
 import weakref
@@ -286,6 +287,25 @@ class EntryInfo:
         return f"EntryInfo({self.kind}:{self.key}, source={self.source}, target={self.target})"
 
 
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector while discovery builds its objects.
+
+    A listing builds an object per installed entry point (and the first one
+    reads the whole discovery index); the collector would walk them all again
+    and again and free nothing: a third of the listing time at 10,000
+    distributions. Left alone when the caller has already disabled it.
+    """
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
+
+
 #: Every live registry, so that ``reload()`` on one refreshes process-wide discovery for all.
 _REGISTRIES: weakref.WeakSet[Registry] = weakref.WeakSet()
 
@@ -348,7 +368,8 @@ class Registry:
             # could each wait for the other for ever. Threads that discover at the same
             # time each do the (cheap) work, and all of them use the first result kept.
             reloads = self._reloads
-            discovered, problems = self._discover()
+            with _gc_paused():
+                discovered, problems = self._discover()
             with self._lock:
                 if self._discovered is None and reloads == self._reloads:
                     self._discovered, self._problems = discovered, problems
