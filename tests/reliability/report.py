@@ -61,15 +61,31 @@ def record(figure: str, count: int = 1) -> None:
         handle.write(json.dumps({"figure": figure, "count": count, "test": test}) + "\n")
 
 
+def _rows(path: Path | None) -> list[tuple[str, int, str]]:
+    """``(figure, count, test)`` for every line of the tally."""
+    rows = []
+    for line in (path or tally_path()).read_text(encoding="utf-8").splitlines():
+        row = json.loads(line)
+        rows.append((row["figure"], int(row["count"]), row["test"]))
+    return rows
+
+
 def read(path: Path | None = None) -> tuple[Counter[str], dict[str, set[str]]]:
     """Totals per figure, and the tests that counted each figure."""
     totals: Counter[str] = Counter({figure: 0 for figure in FIGURES})
     tests: dict[str, set[str]] = {figure: set() for figure in FIGURES}
-    for line in (path or tally_path()).read_text(encoding="utf-8").splitlines():
-        row = json.loads(line)
-        totals[row["figure"]] += row["count"]
-        tests[row["figure"]].add(row["test"])
+    for figure, count, test in _rows(path):
+        totals[figure] += count
+        tests[figure].add(test)
     return totals, tests
+
+
+def by_module(path: Path | None = None) -> dict[str, Counter[str]]:
+    """Totals per figure for each test module."""
+    modules: dict[str, Counter[str]] = {}
+    for figure, count, test in _rows(path):
+        modules.setdefault(Path(test.split("::")[0]).stem, Counter())[figure] += count
+    return dict(sorted(modules.items()))
 
 
 def format_report(path: Path | None = None) -> str:
@@ -81,6 +97,13 @@ def format_report(path: Path | None = None) -> str:
     for figure, label in FIGURES.items():
         checked = f"  (checked by {len(tests[figure])} tests)" if figure in MUST_BE_ZERO else ""
         lines.append(f"  {label:<{width}}  {totals[figure]:>6}{checked}")
+    modules = by_module(path)
+    name_width = max(len(module) for module in modules)
+    header = "".join(f"{figure.split('_')[0]:>9}" for figure in FIGURES)
+    lines += ["", f"  {'by test module':<{name_width}}{header}"]
+    for module, counts in modules.items():
+        cells = "".join(f"{counts[figure]:>9}" for figure in FIGURES)
+        lines.append(f"  {module:<{name_width}}{cells}")
     return "\n".join(lines)
 
 

@@ -250,7 +250,7 @@ def _no_meta(step_dir: Path) -> Path:
 DAMAGE = {
     "truncated weights": (_truncate, "truncated"),
     "corrupt optimizer state": (_flip_a_byte, "corrupt"),
-    "pickle that runs code": (_pickle_that_runs_code, "cannot be read"),
+    "pickle that runs code": (_pickle_that_runs_code, "not written by codex-ml"),
     "safetensors header that lies": (_lying_safetensors_header, "cannot be read"),
     "weights that are a pickle": (_weights_as_a_pickle, "cannot be read"),
     "meta.json missing": (_no_meta, "missing"),
@@ -283,6 +283,7 @@ def test_resuming_from_a_damaged_checkpoint_names_the_file_and_changes_nothing(
     assert same(weights(model), before)  # nothing loaded, nothing trained, nothing reinitialised
     assert sorted(p.name for p in (short_run / "checkpoints").iterdir()) == before_files
     assert not (short_run / "pwned").exists()  # no code in the checkpoint ran
+    assert "\n" not in str(caught.value)  # one paragraph (torch's own goes on for twelve lines)
     report.record("bad_inputs_tried")
     report.record("runs_survived")
 

@@ -337,6 +337,18 @@ def _read_state(path: Path, map_location: str | torch.device) -> dict[str, Any]:
     try:
         state = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:  # torch raises several types for a damaged zip or pickle
+        if "Weights only load failed" in str(exc):
+            # torch's own message goes on to suggest weights_only=False: never for a file
+            # that asks to run code.
+            found = re.search(r"Unsupported global: GLOBAL (\S+)", str(exc))
+            what = f" (it asks for {found.group(1)})" if found else ""
+            raise CheckpointError(
+                f"Checkpoint file {path} holds Python objects that loading it would have to "
+                f"create or call{what}, where codex-ml writes only tensors and plain values: it "
+                "was not written by codex-ml, or has been tampered with. It was not loaded; "
+                "do not load it with weights_only=False unless you trust where it came from.",
+                path=path,
+            ) from exc
         raise CheckpointError(f"Checkpoint file {path} cannot be read: {exc}", path=path) from exc
     if not isinstance(state, dict):
         raise CheckpointError(
