@@ -94,6 +94,8 @@ MISSING_DEPENDENCY = "import rf_missing_dependency  # not installed anywhere, on
 BAD_SYNTAX = "def build(:\n    return None\n"
 SLOW_IMPORT = "import time\ntime.sleep(2.0)\n"
 MANY = 10_000
+#: The version every fault distribution declares (reports must name it).
+VERSION = "6.0.1"
 RAISING_HOOK = hook_module(
     """
 def build(scale=1.0):
@@ -121,7 +123,8 @@ class Fault:
     folders that must go on ``sys.path`` after ``site``. ``entry_point`` is the
     entry-point name the report must give, ``error`` the original error's text,
     ``key`` the metric key concerned (if any), ``healthy`` the keys (of any
-    kind) of this same distribution that must keep working.
+    kind) of this same distribution that must keep working. What the user sees
+    is in the matrix of ``docs/reliability.md``.
     """
 
     name: str
@@ -132,17 +135,12 @@ class Fault:
     error: str = ""
     key: str = ""
     healthy: tuple[str, ...] = ()
-    user_sees: str = ""
     keys_added: int = 0
     reported_by: str = ""  # the distribution the report names, if not rf-<name>
 
     @property
     def distribution(self) -> str:
         return self.reported_by or f"rf-{self.name}"
-
-    @property
-    def version(self) -> str:
-        return "6.0.1"
 
     def __str__(self) -> str:
         return self.name
@@ -156,7 +154,7 @@ def _hook_fault(name: str, source: str) -> Callable[[Path, Path], list[Path]]:
         install(
             site,
             f"rf-{name}",
-            "6.0.1",
+            VERSION,
             entry_points={
                 PLUGINS: {module: module},
                 METRICS: {f"{module}_healthy": f"{module}_healthy:build"},
@@ -181,7 +179,7 @@ def _component_fault(
         install(
             site,
             f"rf-{name}",
-            "6.0.1",
+            VERSION,
             entry_points={METRICS: entries},
             modules={module: source, f"{module}_healthy": HEALTHY_COMPONENT},
             log=log,
@@ -198,7 +196,7 @@ def _installed_twice(site: Path, log: Path) -> list[Path]:
         install(
             folder,
             "rf-installed-twice",
-            "6.0.1",
+            VERSION,
             entry_points={
                 PLUGINS: {"rf_installed_twice": "rf_installed_twice"},
                 METRICS: {"rf_installed_twice_healthy": "rf_installed_twice_healthy:build"},
@@ -216,7 +214,7 @@ def _one_module_two_names(site: Path, log: Path) -> list[Path]:
     install(
         site,
         "rf-one-module-two-names",
-        "6.0.1",
+        VERSION,
         entry_points={
             PLUGINS: {"rf_alias_one": "rf_alias_mod", "rf_alias_two": "rf_alias_mod"},
             METRICS: {"rf_one_module_two_names_healthy": "rf_alias_healthy:build"},
@@ -239,7 +237,7 @@ def _name_taken(site: Path, log: Path) -> list[Path]:
         install(
             site,
             dist,
-            "6.0.1",
+            VERSION,
             entry_points={PLUGINS: {"rf_taken": module}},
             modules={module: metrics_hook(f"{{{key!r}: build}}")},
             log=log,
@@ -260,8 +258,6 @@ FAULTS: tuple[Fault, ...] = (
         entry_point="rf_hook_import_error",
         error="ModuleNotFoundError: No module named 'rf_missing_dependency'",
         healthy=("rf_hook_import_error_healthy",),
-        user_sees="listed as a plugin fault: `plugins list` warns, `doctor` FAIL, "
-        "and a missing key's error names it",
     ),
     Fault(
         "hook-syntax-error",
@@ -271,7 +267,6 @@ FAULTS: tuple[Fault, ...] = (
         entry_point="rf_hook_syntax_error",
         error="SyntaxError: ",
         healthy=("rf_hook_syntax_error_healthy",),
-        user_sees="as above, with the file and line of the syntax error",
     ),
     Fault(
         "hook-raises",
@@ -281,7 +276,6 @@ FAULTS: tuple[Fault, ...] = (
         entry_point="rf_hook_raises",
         error="RuntimeError: rf: the metrics hook raised",
         healthy=("rf_hook_raises_healthy", "rf_raises_tokenizer"),
-        user_sees="plugin fault for that kind only; the plugin's other hooks still count",
     ),
     Fault(
         "hook-non-mapping",
@@ -291,7 +285,6 @@ FAULTS: tuple[Fault, ...] = (
         entry_point="rf_hook_non_mapping",
         error="TypeError: expected a mapping of key -> factory (or None), got list",
         healthy=("rf_hook_non_mapping_healthy",),
-        user_sees="plugin fault: `returned an invalid result from its metric hook`",
     ),
     Fault(
         "hook-non-callable",
@@ -302,7 +295,6 @@ FAULTS: tuple[Fault, ...] = (
         key="rf_not_callable",
         error="int 42",
         healthy=("rf_hook_non_callable_healthy",),
-        user_sees="the key is listed (status failed); using it raises RegistryLoadError",
     ),
     Fault(
         "entry-point-import-error",
@@ -313,8 +305,6 @@ FAULTS: tuple[Fault, ...] = (
         key="rf_entry_point_import_error",
         error="ModuleNotFoundError: No module named 'rf_missing_dependency'",
         healthy=("rf_entry_point_import_error_healthy",),
-        user_sees="listed without importing; first use raises RegistryLoadError "
-        "(cause attached); `doctor` FAIL",
     ),
     Fault(
         "entry-point-syntax-error",
@@ -325,7 +315,6 @@ FAULTS: tuple[Fault, ...] = (
         key="rf_entry_point_syntax_error",
         error="SyntaxError: ",
         healthy=("rf_entry_point_syntax_error_healthy",),
-        user_sees="as above",
     ),
     Fault(
         "entry-point-non-callable",
@@ -336,7 +325,6 @@ FAULTS: tuple[Fault, ...] = (
         key="rf_entry_point_non_callable",
         error="is a int, not a callable factory",
         healthy=("rf_entry_point_non_callable_healthy",),
-        user_sees="RegistryLoadError on use; `doctor` FAIL",
     ),
     Fault(
         "hook-slow-import",
@@ -348,7 +336,6 @@ FAULTS: tuple[Fault, ...] = (
         entry_point="rf_hook_slow_import",
         key="rf_slow_hook_metric",
         healthy=("rf_hook_slow_import_healthy", "rf_slow_hook_metric"),
-        user_sees="works; paid once per process; `doctor` names it as slow",
     ),
     Fault(
         "entry-point-slow-import",
@@ -358,7 +345,6 @@ FAULTS: tuple[Fault, ...] = (
         entry_point="rf_entry_point_slow_import",
         key="rf_entry_point_slow_import",
         healthy=("rf_entry_point_slow_import_healthy", "rf_entry_point_slow_import"),
-        user_sees="listing never waits for it; first use does; `doctor` names it as slow",
     ),
     Fault(
         "hook-many-keys",
@@ -371,7 +357,6 @@ FAULTS: tuple[Fault, ...] = (
         entry_point="rf_hook_many_keys",
         healthy=("rf_hook_many_keys_healthy", "rf_many_00000", f"rf_many_{MANY - 1:05d}"),
         keys_added=MANY,
-        user_sees="all 10,000 listed and loadable",
     ),
     Fault(
         "entry-point-many-keys",
@@ -381,7 +366,6 @@ FAULTS: tuple[Fault, ...] = (
         entry_point="rf_ep_many_00000",
         healthy=("rf_entry_point_many_keys_healthy", "rf_ep_many_00000", "rf_ep_many_09999"),
         keys_added=MANY,
-        user_sees="all 10,000 listed (one scan) and loadable",
     ),
     Fault(
         "hook-case-space-keys",
@@ -396,8 +380,6 @@ FAULTS: tuple[Fault, ...] = (
         entry_point="rf_hook_case_space_keys",
         key="rf_twin",
         healthy=("rf_hook_case_space_keys_healthy", "rf_same"),
-        user_sees="one key; two different factories make it ambiguous "
-        "(RegistryConflictError names both spellings); the same factory twice is one entry",
     ),
     Fault(
         "entry-point-case-keys",
@@ -414,7 +396,6 @@ FAULTS: tuple[Fault, ...] = (
         entry_point="RF_EP_Twin",
         key="rf_ep_twin",
         healthy=("rf_entry_point_case_keys_healthy",),
-        user_sees="as above",
     ),
     Fault(
         "installed-twice",
@@ -423,8 +404,6 @@ FAULTS: tuple[Fault, ...] = (
         _installed_twice,
         entry_point="rf_installed_twice",
         healthy=("rf_installed_twice_healthy", "rf_twice_hook_metric"),
-        user_sees="no 'plugin already registered': the first copy is used, once; "
-        "`doctor` names the ignored copy",
     ),
     Fault(
         "one-module-two-names",
@@ -435,7 +414,6 @@ FAULTS: tuple[Fault, ...] = (
         error="its module 'rf_alias_mod' is already registered as plugin 'rf_alias_one' "
         "(rf-one-module-two-names 6.0.1); declare it under one name",
         healthy=("rf_one_module_two_names_healthy", "rf_alias_metric"),
-        user_sees="the first name works; the second is a plugin fault naming the first",
     ),
     Fault(
         "name-taken",
@@ -447,7 +425,6 @@ FAULTS: tuple[Fault, ...] = (
         "(rf-name-taken 6.0.1)",
         healthy=("rf_taken_first_metric",),
         reported_by="rf-name-taken-too",
-        user_sees="the first on sys.path wins; the second is a plugin fault naming both",
     ),
     Fault(
         "registers-at-import",
@@ -464,8 +441,6 @@ FAULTS: tuple[Fault, ...] = (
         entry_point="rf_registers_at_import",
         error="while plugins were being loaded",
         healthy=("rf_registers_at_import_healthy",),
-        user_sees="plugin fault: a plugin returns factories from its hooks and may not use "
-        "the registries while it loads (this used to hang discovery)",
     ),
     Fault(
         "looks-up-at-import",
@@ -481,7 +456,6 @@ FAULTS: tuple[Fault, ...] = (
         entry_point="rf_looks_up_at_import",
         error="while plugins were being loaded",
         healthy=("rf_looks_up_at_import_healthy",),
-        user_sees="as above",
     ),
 )
 

@@ -39,6 +39,7 @@ from .faults import (
     PROBLEM,
     SHADOWED,
     SLOW,
+    VERSION,
     Fault,
 )
 
@@ -94,7 +95,7 @@ def assert_reported_once(fault: Fault, status: int, lines: list[str]) -> None:
     mine = [m for m in messages if fault.distribution in m]
     if fault.reported == PROBLEM:
         assert len(mine) == 1, messages
-        assert f"plugin {fault.entry_point!r} ({fault.distribution} 6.0.1)" in mine[0]
+        assert f"plugin {fault.entry_point!r} ({fault.distribution} {VERSION})" in mine[0]
         assert fault.error in mine[0]
         failures = naming(lines, fault, "FAIL")
         assert len(failures) == 1, lines
