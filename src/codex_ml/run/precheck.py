@@ -143,7 +143,7 @@ def precheck(argv: Sequence[str]) -> None:
 
 def _check_param(cfg: Any, group: str, param: str, overrides: Sequence[tuple[str, str]]) -> None:
     node = cfg.get(group)
-    if node is None or param in node or param == "name":
+    if node is None or param in node.keys() or param == "name":
         return
     name = next((v for k, v in overrides if k == f"{group}.name"), node.get("name"))
     spec = ComponentSpec(GROUP_KINDS[group], str(name), {param: None}, group)
