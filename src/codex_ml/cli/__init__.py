@@ -49,3 +49,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:  # `codex-ml plugins list | head` is not an error
         sys.stderr.close()
         return 0
+    except KeyboardInterrupt:  # Ctrl-C outside a training loop: nothing to save
+        print(f"codex-ml {args[0]}: interrupted", file=sys.stderr)
+        return 130

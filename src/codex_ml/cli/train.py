@@ -24,6 +24,43 @@ def _distributed_overrides(argv: Sequence[str]) -> list[str]:
     return extra
 
 
+#: Hydra options that take a value (``-cn NAME``); the rest are flags or overrides.
+_VALUED_OPTIONS = {
+    "-cn",
+    "--config-name",
+    "-cp",
+    "--config-path",
+    "-cd",
+    "--config-dir",
+    "-c",
+    "--cfg",
+    "-p",
+    "--package",
+    "--experimental-rerun",
+}
+
+
+def options_first(argv: Sequence[str]) -> list[str]:
+    """Move Hydra's options before the overrides, where its parser expects them.
+
+    ``codex-ml train model=x -cn offline/catalogue`` then works as the other
+    order does.
+    """
+    options: list[str] = []
+    overrides: list[str] = []
+    expects_value = False
+    for arg in argv:
+        if expects_value:
+            options.append(arg)
+            expects_value = False
+        elif arg.startswith("-"):
+            options.append(arg)
+            expects_value = arg in _VALUED_OPTIONS
+        else:
+            overrides.append(arg)
+    return [*options, *overrides]
+
+
 def run(argv: Sequence[str]) -> int:
     import hydra
     from hydra.core.hydra_config import HydraConfig
@@ -63,7 +100,7 @@ def run(argv: Sequence[str]) -> int:
             )
 
     saved_argv = sys.argv
-    sys.argv = ["codex-ml train", *argv, *_distributed_overrides(argv)]
+    sys.argv = ["codex-ml train", *options_first(argv), *_distributed_overrides(argv)]
     try:
         task()
     finally:

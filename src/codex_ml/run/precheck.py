@@ -110,23 +110,33 @@ def _code_key(parts: Sequence[str], value: Any) -> str | None:
 
 
 def precheck(argv: Sequence[str]) -> None:
-    """Raise :class:`ConfigError` for an unknown preset or a parameter no factory accepts."""
+    """Raise :class:`ConfigError` for code-importing overrides, unknown presets, bad parameters."""
+    reject_code_overrides(argv)
+    check_overrides(config_name_of(argv), _overrides(argv), config_dirs_of(argv))
+
+
+def parse_overrides(args: Sequence[str]) -> list[tuple[str, str]]:
+    """``key=value`` pairs of a list of Hydra overrides (options skipped)."""
+    return _overrides(args)
+
+
+def check_overrides(
+    config_name: str, overrides: Sequence[tuple[str, str]], extra_dirs: Sequence[str] = ()
+) -> None:
+    """Compose the chosen presets and check each ``group.param`` override against them."""
     from hydra import compose, initialize_config_dir
     from hydra.errors import MissingConfigException
 
     from codex_ml.resources import configs_dir
     from codex_ml.run.resolvers import register_resolvers
 
-    reject_code_overrides(argv)
-    overrides = _overrides(argv)
     choices = [f"{k}={v.split(',')[0]}" for k, v in overrides if k in (*GROUP_KINDS, "metrics")]
-    extra_dirs = config_dirs_of(argv)
     if extra_dirs:
         choices.append(f"hydra.searchpath=[{','.join(extra_dirs)}]")
     register_resolvers()
     try:
         with initialize_config_dir(config_dir=str(configs_dir()), version_base="1.3"):
-            cfg = compose(config_name_of(argv), overrides=choices, return_hydra_config=True)
+            cfg = compose(config_name, overrides=choices, return_hydra_config=True)
     except MissingConfigException as exc:
         raise ConfigError(_missing_preset_message(exc), where="defaults") from None
     if cfg.hydra.get("callbacks"):  # a preset (from --config-dir, say) that sets some
@@ -143,7 +153,8 @@ def precheck(argv: Sequence[str]) -> None:
 
 def _check_param(cfg: Any, group: str, param: str, overrides: Sequence[tuple[str, str]]) -> None:
     node = cfg.get(group)
-    if node is None or param in node.keys() or param == "name":
+    # keys(), not `in node`: OmegaConf reports a ??? (mandatory) value as absent
+    if node is None or param in node.keys() or param == "name":  # noqa: SIM118
         return
     name = next((v for k, v in overrides if k == f"{group}.name"), node.get("name"))
     spec = ComponentSpec(GROUP_KINDS[group], str(name), {param: None}, group)
@@ -159,6 +170,12 @@ def _missing_preset_message(exc: Exception) -> str:
     text = str(exc)
     first = text.strip().splitlines()[0]
     match = re.search(r"Could not find '([^']+)'", text)
+    primary = re.search(r"Cannot find primary config '([^']+)'", text)
+    if primary:
+        return (
+            f"there is no run preset {primary.group(1)!r} (-cn). Available: "
+            f"{', '.join(primary_presets())}."
+        )
     if not match:
         return " ".join(text.split())
     missing = match.group(1)
@@ -173,3 +190,15 @@ def _missing_preset_message(exc: Exception) -> str:
     )
     known = f" Available {group} presets: {', '.join(options)}." if options else ""
     return f"{first.rstrip('.')}: there is no preset {missing!r}.{known}"
+
+
+def primary_presets() -> list[str]:
+    """The configs ``-cn`` can name: every preset outside the component groups."""
+    from codex_ml.resources import configs_dir
+
+    root = configs_dir()
+    return sorted(
+        str(path.relative_to(root).with_suffix(""))
+        for path in root.rglob("*.yaml")
+        if path.relative_to(root).parts[0] not in (*GROUP_KINDS, "metrics")
+    )

@@ -72,8 +72,11 @@ def compose_run(run_dir: Path, overrides: Sequence[str]) -> dict[str, Any]:
 
     from codex_ml.resources import configs_dir
     from codex_ml.run.assemble import resolve
+    from codex_ml.run.precheck import check_overrides, parse_overrides, reject_code_overrides
 
     config_name, recorded = recorded_invocation(run_dir)
+    reject_code_overrides(overrides)
+    check_overrides(config_name, parse_overrides([*recorded, *overrides]))
     try:
         with initialize_config_dir(config_dir=str(configs_dir()), version_base="1.3"):
             cfg = compose(config_name, overrides=[*recorded, *overrides])
