@@ -61,16 +61,17 @@ def _rows(samples: Mapping[str, Sample], baseline: str) -> list[list[Any]]:
     return rows
 
 
-HEADER = [
-    "variant",
-    "tokens/s (steps 2..N, median)",
-    "range",
-    "tokens/s end to end",
-    "vs hand loop",
-    "peak RSS MiB",
-    "RSS before training MiB",
-    "process s",
-]
+def _header(versus: str) -> list[str]:
+    return [
+        "variant",
+        "tokens/s (steps 2..N, median)",
+        "range",
+        "tokens/s end to end",
+        f"vs {versus}",
+        "peak RSS MiB",
+        "RSS before training MiB",
+        "process s",
+    ]
 
 
 def run(workdir: Path, *, shape: Mapping[str, int], repeats: int, scaling: bool) -> Section:
@@ -89,7 +90,7 @@ def run(workdir: Path, *, shape: Mapping[str, int], repeats: int, scaling: bool)
         "interleaved. Peak RSS is `ru_maxrss` of the whole process (interpreter, torch, and "
         "for transformers.Trainer the transformers import)."
     )
-    section.add(table(HEADER, _rows(samples, LABELS["hand"])))
+    section.add(table(_header("hand loop"), _rows(samples, LABELS["hand"])))
     functional = samples[LABELS["functional"]].median_of("tokens_per_s")
     section.goals += [
         Goal(
@@ -119,7 +120,7 @@ def run(workdir: Path, *, shape: Mapping[str, int], repeats: int, scaling: bool)
             "**Data parallel scaling** of offline:functional (Gloo, same per-process batch; "
             "tokens/s counts every process):"
         )
-        section.add(table(HEADER, _rows(scaled, "torchrun, 1 process x 1 thread")))
+        section.add(table(_header("1 process"), _rows(scaled, "torchrun, 1 process x 1 thread")))
         all_samples += list(scaled.values())
     section.add(
         "Raw tokens/s (steps 2..N) per run, in the order measured:\n\n"
