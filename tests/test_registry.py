@@ -522,3 +522,18 @@ def test_same_target_from_two_sources_is_not_ambiguous(module_dir: Path) -> None
         ],
     )
     assert registry.get("shared")() == "a"
+
+
+def test_an_in_process_lazy_factory_stays_lazy_and_describes_its_target() -> None:
+    from codex_ml.plugins import LazyFactory
+
+    registry = Registry("metric")
+    target = "json:dumps"
+    registry.register("lazy", LazyFactory(target))
+    info = registry.describe("lazy")
+    assert (info.status, info.target, info.source) == ("lazy", target, "in-process")
+    registry.register("lazy", LazyFactory(target))  # the same target again: a no-op
+    import json
+
+    assert registry.get("lazy") is json.dumps
+    assert registry.describe("lazy").status == "loaded"

@@ -30,6 +30,8 @@ class LazyFactory:
     """A callable stand-in for ``module:attr`` that imports it on first use."""
 
     __slots__ = ("_lock", "_resolved", "target")
+    #: Lets the registry (which does not import this module) keep such entries lazy.
+    __codex_ml_lazy__ = True
 
     def __init__(self, target: str) -> None:
         module, sep, attr = target.partition(":")

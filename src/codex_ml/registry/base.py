@@ -534,7 +534,14 @@ class Registry:
                     return None, None
                 raise self._conflict(key, taken, obj)
             replaced = local
-            added = Provider(name, self.kind, SOURCE_IN_PROCESS, factory=obj, target=target_of(obj))
+            if getattr(type(obj), "__codex_ml_lazy__", False):  # a LazyFactory: stay lazy
+                added = Provider(
+                    name, self.kind, SOURCE_IN_PROCESS, loader=obj.resolve, target=obj.target
+                )
+            else:
+                added = Provider(
+                    name, self.kind, SOURCE_IN_PROCESS, factory=obj, target=target_of(obj)
+                )
             added.key = key
             self._local[key] = added
             self._invalidate()

@@ -30,7 +30,9 @@ def first_line(doc: str | None) -> str | None:
 
 
 def target_of(obj: Any) -> str:
-    """``module:qualname`` of an object (its class's for an instance)."""
+    """``module:qualname`` of an object (its class's for an instance; a LazyFactory's target)."""
+    if getattr(type(obj), "__codex_ml_lazy__", False):
+        return obj.target
     if not hasattr(obj, "__qualname__"):
         obj = type(obj)
     return f"{getattr(obj, '__module__', '?')}:{getattr(obj, '__qualname__', repr(obj))}"
