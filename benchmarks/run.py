@@ -43,6 +43,7 @@ def _plan(quick: bool, threads: int) -> dict[str, Callable[[Path], Section]]:
                 shape=training.default_shape(quick=True, threads=threads),
                 repeats=1,
                 scaling=False,
+                overhead_shape=training.overhead_shape(quick=True),
             ),
         }
     return {
@@ -52,16 +53,21 @@ def _plan(quick: bool, threads: int) -> dict[str, Callable[[Path], Section]]:
         ),
         "hot": lambda w: hot_lookup.run(w, seconds=0.2, repeats=9),
         "training": lambda w: training.run(
-            w, shape=training.default_shape(quick=False, threads=threads), repeats=5, scaling=True
+            w,
+            shape=training.default_shape(quick=False, threads=threads),
+            repeats=5,
+            scaling=True,
+            overhead_shape=training.overhead_shape(quick=False),
         ),
     }
 
 
 def _header(argv: Sequence[str], started: datetime, seconds: float, quick: bool) -> str:
     info = machine.describe()
+    command = " ".join(["python -m benchmarks.run", *argv])
     lines = [
-        f"Run on {started:%Y-%m-%d %H:%M} UTC, took {seconds / 60:.1f} min: "
-        f"`python -m benchmarks.run {' '.join(argv)}`".rstrip(),
+        f"Run on {started:%Y-%m-%d %H:%M} UTC, took {seconds / 60:.1f} min: `{command}`. "
+        "codex-ml's sources were byte-compiled first, as an install does.",
         "",
         table(["", ""], [[key, value] for key, value in info.items()]),
         "",

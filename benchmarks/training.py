@@ -10,6 +10,7 @@ threads, to show how the machine's two cores are best used.
 
 from __future__ import annotations
 
+import statistics
 import sys
 from collections.abc import Mapping
 from pathlib import Path
@@ -74,7 +75,14 @@ def _header(versus: str) -> list[str]:
     ]
 
 
-def run(workdir: Path, *, shape: Mapping[str, int], repeats: int, scaling: bool) -> Section:
+def run(
+    workdir: Path,
+    *,
+    shape: Mapping[str, int],
+    repeats: int,
+    scaling: bool,
+    overhead_shape: Mapping[str, int] | None = None,
+) -> Section:
     env = child_env(extra={"CODEX_ML_CACHE_DIR": str(workdir / "index-training")})
     variants = {LABELS[v]: timed_probe(probe("train", v, *_shape_args(shape)), env) for v in LABELS}
     samples = round_robin(variants, repeats)
@@ -107,6 +115,8 @@ def run(workdir: Path, *, shape: Mapping[str, int], repeats: int, scaling: bool)
         ),
     ]
     all_samples: list[Sample] = list(samples.values())
+    if overhead_shape is not None:
+        all_samples += _overhead(env, overhead_shape, repeats, section)
     if scaling:
         scale = {
             "torchrun, 1 process x 1 thread": timed_probe(_torchrun(1, shape), env),
@@ -131,6 +141,50 @@ def run(workdir: Path, *, shape: Mapping[str, int], repeats: int, scaling: bool)
     )
     section.raw = {"shape": dict(shape), "samples": [s.to_json() for s in all_samples]}
     return section
+
+
+def _overhead(
+    env: Mapping[str, str], shape: Mapping[str, int], repeats: int, section: Section
+) -> list[Sample]:
+    """Each loop's own cost per step, on a model so small that compute is almost nothing."""
+    variants = {
+        f"{LABELS[v]} (tiny model)": timed_probe(probe("train", v, *_shape_args(shape)), env)
+        for v in LABELS
+    }
+    samples = round_robin(variants, repeats)
+    steps = shape["steps"] - 1  # steps 2..N are timed
+    per_step = {
+        name: statistics.median(d["steady_s"] / steps * 1e6 for d in sample.details)
+        for name, sample in samples.items()
+    }
+    hand = per_step[f"{LABELS['hand']} (tiny model)"]
+    section.add(
+        f"**Per-step overhead of each loop**: the same three on a model so small that compute is "
+        f"almost nothing (n_layer={shape['n-layer']}, n_embd={shape['n-embd']}, batch "
+        f"{shape['batch-size']} x {shape['block-size']}, {shape['steps']} steps; median of "
+        f"{repeats} processes):"
+    )
+    section.add(
+        table(
+            ["variant", "us per step", "vs hand loop"],
+            [[name, f"{us:,.0f}", f"{us - hand:+,.0f} us"] for name, us in per_step.items()],
+        )
+    )
+    return list(samples.values())
+
+
+def overhead_shape(*, quick: bool) -> dict[str, int]:
+    """A model so small that a step is mostly the training loop's own Python and launch costs."""
+    return {
+        "steps": 20 if quick else 300,
+        "batch-size": 2,
+        "block-size": 16,
+        "n-layer": 1,
+        "n-head": 2,
+        "n-embd": 16,
+        "warmup-steps": 1,
+        "threads": 1,
+    }
 
 
 def default_shape(*, quick: bool, threads: int = 1) -> dict[str, int]:

@@ -119,17 +119,17 @@ def test_quick_registry_benchmarks_run_and_check_what_they_claim(tmp_path: Path)
 def test_quick_training_benchmark_runs_every_variant(tmp_path: Path) -> None:
     page, raw = run_benchmarks(tmp_path, "--quick", "--only", "training")
     assert "### 4. Training throughput" in page
+    assert "Per-step overhead of each loop" in page
     samples = {s["name"]: s for s in raw["sections"]["4. Training throughput"]["samples"]}
-    assert set(samples) == {
-        "codex-ml offline:functional",
-        "hand-written PyTorch loop",
-        "transformers.Trainer",
-    }
-    for sample in samples.values():
-        (run,) = sample["details"]
+    loops = ["codex-ml offline:functional", "hand-written PyTorch loop", "transformers.Trainer"]
+    assert set(samples) == {*loops, *(f"{loop} (tiny model)" for loop in loops)}
+    for loop in loops:
+        (run,) = samples[loop]["details"]
         assert run["tokens_per_s"] > 0 and run["peak_rss_mb"] > run["rss_before_mb"] > 0
         assert run["threads"] == 1
         assert run["tokens"] == 4 * 4 * 32  # steps x batch x block, as asked
+        (tiny,) = samples[f"{loop} (tiny model)"]["details"]
+        assert tiny["tokens"] == 20 * 2 * 16
 
 
 @pytest.mark.slow
