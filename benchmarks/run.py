@@ -55,9 +55,10 @@ def _plan(quick: bool, threads: int) -> dict[str, Callable[[Path], Section]]:
         "training": lambda w: training.run(
             w,
             shape=training.default_shape(quick=False, threads=threads),
-            repeats=5,
+            repeats=7,
             scaling=True,
             overhead_shape=training.overhead_shape(quick=False),
+            side_repeats=5,
         ),
     }
 

@@ -43,6 +43,7 @@ def _torchrun(nproc: int, shape: Mapping[str, int]) -> list[str]:
 
 def _rows(samples: Mapping[str, Sample], baseline: str) -> list[list[Any]]:
     base = samples[baseline].median_of("tokens_per_s")
+    cpu_base = samples[baseline].median_of("tokens_per_cpu_s")
     rows = []
     for name, sample in samples.items():
         tps = sample.median_of("tokens_per_s")
@@ -54,6 +55,8 @@ def _rows(samples: Mapping[str, Sample], baseline: str) -> list[list[Any]]:
                 f"{max(d['tokens_per_s'] for d in sample.details):,.0f}",
                 f"{sample.median_of('end_to_end_tokens_per_s'):,.0f}",
                 f"{tps / base:.3f}x",
+                f"{sample.median_of('tokens_per_cpu_s'):,.0f}",
+                f"{sample.median_of('tokens_per_cpu_s') / cpu_base:.3f}x",
                 f"{sample.median_of('peak_rss_mb'):.0f}",
                 f"{sample.median_of('rss_before_mb'):.0f}",
                 f"{sample.median:.1f}",
@@ -69,6 +72,8 @@ def _header(versus: str) -> list[str]:
         "range",
         "tokens/s end to end",
         f"vs {versus}",
+        "tokens per CPU-s",
+        f"vs {versus} (CPU)",
         "peak RSS MiB",
         "RSS before training MiB",
         "process s",
@@ -82,7 +87,11 @@ def run(
     repeats: int,
     scaling: bool,
     overhead_shape: Mapping[str, int] | None = None,
+    side_repeats: int | None = None,
 ) -> Section:
+    """The three loops at ``shape`` (``repeats`` runs each); then, with ``side_repeats`` runs
+    each, their per-step overhead at ``overhead_shape`` and (if ``scaling``) torchrun scaling."""
+    side_repeats = side_repeats or repeats
     env = child_env(extra={"CODEX_ML_CACHE_DIR": str(workdir / "index-training")})
     variants = {LABELS[v]: timed_probe(probe("train", v, *_shape_args(shape)), env) for v in LABELS}
     samples = round_robin(variants, repeats)
@@ -95,8 +104,10 @@ def run(
         f"corpus; batch {shape['batch-size']} x {shape['block-size']} tokens "
         f"({tokens_per_step:,} tokens/step), {shape['steps']} steps, AdamW, "
         f"torch.set_num_threads({shape['threads']}), CPU. {repeats} fresh processes per variant, "
-        "interleaved. Peak RSS is `ru_maxrss` of the whole process (interpreter, torch, and "
-        "for transformers.Trainer the transformers import)."
+        "interleaved. The goals use tokens/s (wall time); tokens per CPU-second, which "
+        "preemption by other work on a shared machine does not inflate, is shown beside it. "
+        "Peak RSS is `ru_maxrss` of the whole process (interpreter, torch, and for "
+        "transformers.Trainer the transformers import)."
     )
     section.add(table(_header("hand loop"), _rows(samples, LABELS["hand"])))
     functional = samples[LABELS["functional"]].median_of("tokens_per_s")
@@ -116,7 +127,7 @@ def run(
     ]
     all_samples: list[Sample] = list(samples.values())
     if overhead_shape is not None:
-        all_samples += _overhead(env, overhead_shape, repeats, section)
+        all_samples += _overhead(env, overhead_shape, side_repeats, section)
     if scaling:
         scale = {
             "torchrun, 1 process x 1 thread": timed_probe(_torchrun(1, shape), env),
@@ -125,7 +136,7 @@ def run(
                 probe("train", "functional", *_shape_args({**shape, "threads": 2})), env
             ),
         }
-        scaled = round_robin(scale, repeats)
+        scaled = round_robin(scale, side_repeats)
         section.add(
             "**Data parallel scaling** of offline:functional (Gloo, same per-process batch; "
             "tokens/s counts every process):"

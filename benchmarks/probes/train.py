@@ -14,7 +14,9 @@ AdamW (betas 0.9/0.95, weight decay 0.1 on matrices), linear warmup then
 cosine decay, gradient clipping at 1.0, ``torch.set_num_threads`` pinned.
 
 Reported: ``tokens_per_s`` over steps 2..N (steady state: the first step's
-one-time allocations excluded), ``end_to_end_tokens_per_s`` over the whole
+one-time allocations excluded), ``tokens_per_cpu_s`` over the same steps per
+CPU second of this process (steadier on a shared machine; under torchrun it
+counts rank 0 only), ``end_to_end_tokens_per_s`` over the whole
 call (data packing and set-up included), and ``peak_rss_mb``, the process's
 peak resident memory (``ru_maxrss``), next to ``rss_before_mb``, the peak
 before training began (interpreter, imports, model and data).
@@ -36,6 +38,11 @@ from codex_ml.registry import get_data_loader, get_model, get_tokenizer, get_tra
 BETAS = (0.9, 0.95)
 WEIGHT_DECAY = 0.1
 GRAD_CLIP = 1.0
+
+
+def cpu():
+    """CPU seconds of this process: what a step cost, whatever else the machine was doing."""
+    return time.process_time()
 
 
 def peak_rss_mb():
@@ -79,14 +86,16 @@ def run_functional(model, tokenizer, records, args):
         device="cpu",
         seed=args.seed,
     )
+    cpu_at_logs = []  # the callback runs right after each log record is made
     started = time.perf_counter()
-    result = trainer(model, tokenizer, records)
+    result = trainer(model, tokenizer, records, callbacks=[lambda _: cpu_at_logs.append(cpu())])
     total = time.perf_counter() - started
     first, last = result.history[0], result.history[-1]
     return {
         "tokens": result.tokens_seen,
         "steady_tokens": last["tokens_seen"] - first["tokens_seen"],
         "steady_s": last["elapsed"] - first["elapsed"],
+        "steady_cpu_s": cpu_at_logs[-1] - cpu_at_logs[0],
         "total_s": total,
         "first_loss": result.first_loss,
         "final_loss": result.final_metrics["train_loss"],
@@ -121,14 +130,15 @@ def run_hand(model, tokenizer, records, args):
         optimizer.zero_grad(set_to_none=True)
         if step == 1:
             first_loss = loss.item()
-            after_first = time.perf_counter()
+            after_first, cpu_after_first = time.perf_counter(), cpu()
     final_loss = loss.item()
-    ended = time.perf_counter()
+    ended, cpu_ended = time.perf_counter(), cpu()
     tokens = args.steps * args.batch_size * args.block_size
     return {
         "tokens": tokens,
         "steady_tokens": tokens - args.batch_size * args.block_size,
         "steady_s": ended - after_first,
+        "steady_cpu_s": cpu_ended - cpu_after_first,
         "total_s": ended - started,
         "first_loss": first_loss,
         "final_loss": final_loss,
@@ -167,7 +177,7 @@ def run_hf(model, tokenizer, records, args):
     class StepClock(TrainerCallback):
         def on_step_end(self, training_args, state, control, **kwargs):
             if state.global_step == 1:
-                self.after_first = time.perf_counter()
+                self.after_first, self.cpu_after_first = time.perf_counter(), cpu()
 
     inputs, targets = packed_blocks(tokenizer, records, args.block_size)
     clock = StepClock()
@@ -200,12 +210,13 @@ def run_hf(model, tokenizer, records, args):
             callbacks=[clock],
         )
         output = trainer.train()
-    ended = time.perf_counter()
+    ended, cpu_ended = time.perf_counter(), cpu()
     tokens = args.steps * args.batch_size * args.block_size
     return {
         "tokens": tokens,
         "steady_tokens": tokens - args.batch_size * args.block_size,
         "steady_s": ended - clock.after_first,
+        "steady_cpu_s": cpu_ended - clock.cpu_after_first,
         "total_s": ended - started,
         "first_loss": None,
         "final_loss": output.training_loss,  # the mean over the run (logging is off)
@@ -256,6 +267,7 @@ def main():
                     "world_size": world,
                     "threads": torch.get_num_threads(),
                     "tokens_per_s": result["steady_tokens"] / result["steady_s"],
+                    "tokens_per_cpu_s": result["steady_tokens"] / result["steady_cpu_s"],
                     "end_to_end_tokens_per_s": result["tokens"] / result["total_s"],
                     "rss_before_mb": rss_before,
                     "peak_rss_mb": peak_rss_mb(),
