@@ -42,7 +42,7 @@ def _plan(quick: bool, threads: int) -> dict[str, Callable[[Path], Section]]:
                 w,
                 shape=training.default_shape(quick=True, threads=threads),
                 repeats=1,
-                scaling=False,
+                scaling=True,
                 overhead_shape=training.overhead_shape(quick=True),
             ),
         }

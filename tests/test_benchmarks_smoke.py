@@ -122,7 +122,14 @@ def test_quick_training_benchmark_runs_every_variant(tmp_path: Path) -> None:
     assert "Per-step overhead of each loop" in page
     samples = {s["name"]: s for s in raw["sections"]["4. Training throughput"]["samples"]}
     loops = ["codex-ml offline:functional", "hand-written PyTorch loop", "transformers.Trainer"]
-    assert set(samples) == {*loops, *(f"{loop} (tiny model)" for loop in loops)}
+    scaling = [
+        "torchrun, 1 process x 1 thread",
+        "torchrun, 2 processes x 1 thread",
+        "no torchrun, 1 process x 2 threads",
+    ]
+    assert set(samples) == {*loops, *(f"{loop} (tiny model)" for loop in loops), *scaling}
+    (two,) = samples["torchrun, 2 processes x 1 thread"]["details"]
+    assert two["world_size"] == 2 and two["tokens"] == 2 * 4 * 4 * 32  # both ranks counted
     for loop in loops:
         (run,) = samples[loop]["details"]
         assert run["tokens_per_s"] > 0 and run["peak_rss_mb"] > run["rss_before_mb"] > 0

@@ -95,7 +95,8 @@ def run_functional(model, tokenizer, records, args):
         "tokens": result.tokens_seen,
         "steady_tokens": last["tokens_seen"] - first["tokens_seen"],
         "steady_s": last["elapsed"] - first["elapsed"],
-        "steady_cpu_s": cpu_at_logs[-1] - cpu_at_logs[0],
+        # Callbacks run on rank 0 only; only rank 0 reports.
+        "steady_cpu_s": cpu_at_logs[-1] - cpu_at_logs[0] if cpu_at_logs else None,
         "total_s": total,
         "first_loss": result.first_loss,
         "final_loss": result.final_metrics["train_loss"],
