@@ -6,21 +6,42 @@ from this table, so a seventh kind would be one more row.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 #: The entry-point group of hook plugins (modules with ``@hookimpl`` functions).
 PLUGIN_GROUP = "codex_ml.plugins"
 
 #: The pluggy project name; the ``hookimpl`` marker is bound to it.
 PROJECT_NAME = "codex_ml"
 
+#: The distribution that ships the built-in plugins (the catalogue).
+DISTRIBUTION_NAME = "codex-ml"
 
-@dataclass(frozen=True, slots=True)
+
 class Kind:
-    """One component kind: ``Kind("data_loader", "data_loaders")``."""
+    """One component kind: ``Kind("data_loader", "data_loaders")``.
 
-    name: str
-    plural: str
+    A plain frozen class, not a dataclass: this module is on the path of every
+    listing, and ``dataclasses`` imports ``inspect`` (a few ms per process).
+    """
+
+    __slots__ = ("name", "plural")
+
+    def __init__(self, name: str, plural: str) -> None:
+        object.__setattr__(self, "name", name)
+        object.__setattr__(self, "plural", plural)
+
+    def __setattr__(self, attr: str, value: object) -> None:
+        raise AttributeError(f"Kind is read-only; cannot set {attr!r}")
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Kind):
+            return NotImplemented
+        return (self.name, self.plural) == (other.name, other.plural)
+
+    def __hash__(self) -> int:
+        return hash((self.name, self.plural))
+
+    def __repr__(self) -> str:
+        return f"Kind(name={self.name!r}, plural={self.plural!r})"
 
     @property
     def hook_name(self) -> str:

@@ -21,7 +21,7 @@ import pluggy
 from codex_ml._version import __version__
 from codex_ml.plugins import hookspecs
 from codex_ml.plugins.discovery import EntryPointRecord, Scan, installed_entry_points
-from codex_ml.plugins.kinds import PLUGIN_GROUP, PROJECT_NAME, kind_named
+from codex_ml.plugins.kinds import DISTRIBUTION_NAME, PLUGIN_GROUP, PROJECT_NAME, kind_named
 from codex_ml.plugins.lazy import load_target
 from codex_ml.plugins.policy import autoload_disabled, blocked_names, is_blocked
 
@@ -134,7 +134,7 @@ class PluginHost:
         self.manager = CodexPluginManager()
         for name, plugin in self.builtins.items():
             module = getattr(plugin, "__name__", type(plugin).__name__)
-            info = PluginInfo(name, module, "codex-ml", __version__, builtin=True)
+            info = PluginInfo(name, module, DISTRIBUTION_NAME, __version__, builtin=True)
             self._register(info, plugin)
         if self.autoload and self.scan is not None:
             for record in self.scan.group(PLUGIN_GROUP):

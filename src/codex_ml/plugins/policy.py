@@ -17,7 +17,7 @@ import os
 
 from codex_ml.plugins.discovery import EntryPointRecord, normalize_distribution_name
 
-__all__ = ["autoload_disabled", "blocked_names", "is_blocked"]
+__all__ = ["autoload_disabled", "blocked_names", "is_blocked", "loadable"]
 
 
 def autoload_disabled() -> bool:
@@ -42,3 +42,13 @@ def is_blocked(record: EntryPointRecord, blocked: frozenset[str]) -> bool:
         normalize_distribution_name(record.name) in blocked
         or normalize_distribution_name(record.distribution) in blocked
     )
+
+
+def loadable(records: list[EntryPointRecord]) -> list[EntryPointRecord]:
+    """The entry points that the autoload switch and the block list allow to load."""
+    if autoload_disabled():
+        return []
+    blocked = blocked_names()
+    if not blocked:
+        return records
+    return [record for record in records if not is_blocked(record, blocked)]

@@ -16,6 +16,8 @@ Promises kept here, once, for every source alike:
   ``reload()``) and never disturbs the others.
 
 This module imports nothing of pluggy; the facade in ``__init__`` joins them.
+A source is any object with ``provide`` and ``refresh``
+(:class:`codex_ml.registry.protocols.Source`).
 """
 
 from __future__ import annotations
@@ -24,9 +26,7 @@ import gc
 import threading
 import time
 import weakref
-from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any, Protocol, TypeVar
 
 from codex_ml.registry.errors import (
     RegistryConflictError,
@@ -34,6 +34,15 @@ from codex_ml.registry.errors import (
     RegistryNotFoundError,
     RegistryUnavailableError,
 )
+
+TYPE_CHECKING = False  # typing is not imported on the listing path (~2 ms per process)
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator, Sequence
+    from typing import Any, TypeVar
+
+    from codex_ml.registry.protocols import Source
+
+    F = TypeVar("F", bound=Callable[..., Any])
 
 __all__ = [
     "SOURCE_BUILTIN",
@@ -43,7 +52,6 @@ __all__ = [
     "EntryInfo",
     "Provider",
     "Registry",
-    "Source",
     "SourceProblem",
 ]
 
@@ -51,8 +59,6 @@ SOURCE_BUILTIN = "builtin"
 SOURCE_PLUGIN = "plugin"
 SOURCE_ENTRY_POINT = "entry-point"
 SOURCE_IN_PROCESS = "in-process"
-
-F = TypeVar("F", bound=Callable[..., Any])
 
 _MISSING: Any = object()
 #: Raw names remembered by the lookup fast path; enough for any real program.
@@ -72,16 +78,13 @@ class SourceProblem:
         return f"SourceProblem({self.message!r})"
 
 
-class Source(Protocol):
-    """Offers candidate providers for a kind, and forgets them on ``refresh``."""
-
-    def provide(self, kind: str) -> tuple[list[Provider], list[SourceProblem]]: ...
-
-    def refresh(self) -> None: ...
-
-
 class Provider:
-    """One candidate for a key: a factory, or how to import it, and its provenance."""
+    """One candidate for a key: a factory, or how to import it, and its provenance.
+
+    A lazy provider has a ``loader``, or only a ``target`` (``"module:attr"``),
+    which is then imported on first use. Discovery builds one per installed
+    entry point, so building one does as little as it can.
+    """
 
     __slots__ = (
         "_error",
@@ -124,7 +127,7 @@ class Provider:
         self._factory = factory
         self._loader = loader
         self._error = error
-        self._lock = threading.Lock()
+        self._lock: threading.Lock | None = None  # made on first load: most are never loaded
         #: How long the import of a lazy entry took (None until it ran).
         self.load_seconds: float | None = None
 
@@ -172,11 +175,11 @@ class Provider:
         factory = self._factory
         if factory is not _MISSING:
             return factory
-        with self._lock:
+        with self._load_lock():
             if self._factory is _MISSING and self._error is None:
                 started = time.perf_counter()
                 try:
-                    obj = self._loader() if self._loader is not None else _MISSING
+                    obj = self._import()
                 except Exception as exc:  # third-party import-time faults of any kind
                     self._error = exc
                 else:
@@ -198,6 +201,28 @@ class Provider:
             kind=self.kind,
             key=self.key,
         ) from error
+
+    def _load_lock(self) -> threading.Lock:
+        lock = self._lock
+        if lock is None:
+            with _LOCK_MAKING:
+                if self._lock is None:
+                    self._lock = threading.Lock()
+                lock = self._lock
+        return lock
+
+    def _import(self) -> Any:
+        if self._loader is not None:
+            return self._loader()
+        if self.target is None:
+            return _MISSING
+        from codex_ml.plugins.lazy import load_target
+
+        return load_target(self.target)
+
+
+#: Guards the first-load locks of providers (made on demand, one per loaded provider).
+_LOCK_MAKING = threading.Lock()
 
 
 class EntryInfo:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+TYPE_CHECKING = False  # typing is not imported on the listing path
+if TYPE_CHECKING:
+    from collections.abc import Sequence
 
 __all__ = [
     "RegistryConflictError",

@@ -1,0 +1,61 @@
+"""A bare virtual environment that holds only codex-ml and the baselines' libraries.
+
+The project's virtualenv also holds the example plugins under ``plugins/``:
+two of them are hook plugins (one broken on purpose), which every codex-ml
+listing imports, with pluggy. Discovery at scale measures what each tool pays
+for N installed component distributions, so its processes run in this
+environment instead: codex-ml (from the checkout, on ``PYTHONPATH``), pluggy,
+stevedore and catalogue, linked from the project's virtualenv, and nothing
+else. Every tool, baselines included, runs in the same one.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import os
+import subprocess
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+#: What the discovery probes import: the baselines, and codex-ml's one runtime dependency.
+DISTRIBUTIONS = ("pluggy", "stevedore", "catalogue")
+
+
+def make(folder: Path, distributions: Sequence[str] = DISTRIBUTIONS) -> str:
+    """Create the environment in ``folder`` (once) and return its Python interpreter."""
+    python = folder / "bin" / "python"
+    if python.exists():
+        return str(python)
+    subprocess.run(
+        [sys.executable, "-m", "venv", "--without-pip", str(folder)],
+        check=True,
+        capture_output=True,
+    )
+    site = _site_packages(python)
+    for name in distributions:
+        _link_distribution(importlib.metadata.distribution(name), site)
+    return str(python)
+
+
+def _site_packages(python: Path) -> Path:
+    out = subprocess.run(
+        [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return Path(out.stdout.strip())
+
+
+def _link_distribution(dist: importlib.metadata.Distribution, site: Path) -> None:
+    """Link a distribution's top-level packages and its ``.dist-info`` folder into ``site``."""
+    tops = {
+        file.parts[0]
+        for file in dist.files or ()
+        if file.parts[0] not in ("..", "__pycache__") and not file.parts[0].endswith(".pth")
+    }
+    for top in sorted(tops):
+        target = Path(dist.locate_file(top))
+        if target.exists() and not (site / top).exists():
+            os.symlink(target, site / top)

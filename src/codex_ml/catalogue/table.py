@@ -1,0 +1,51 @@
+"""What the built-in catalogue ships: kind -> key -> ``"module:factory"``.
+
+A plain table, so that the registries can list the catalogue without
+importing pluggy when no hook plugin is installed;
+:mod:`codex_ml.catalogue.plugin` serves the same table through pluggy hooks.
+The keys and paths are those of the spec's "Bundled offline catalogue".
+"""
+
+from __future__ import annotations
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+#: The name the catalogue has among the hook plugins (``codex-ml plugins list``).
+PLUGIN_NAME = "codex_ml.catalogue"
+
+#: kind -> key -> "module:factory". The single source of truth for what ships.
+CATALOGUE: Mapping[str, Mapping[str, str]] = {
+    "tokenizer": {
+        "hf": "codex_ml.tokenizers.hf:load_hf_tokenizer",
+        "gpt2-offline": "codex_ml.tokenizers.hf:gpt2_offline_tokenizer",
+        "tinyllama-offline": "codex_ml.tokenizers.hf:tinyllama_offline_tokenizer",
+        "bytes": "codex_ml.tokenizers.byte_level:ByteTokenizer",
+    },
+    "model": {
+        "minilm": "codex_ml.models.decoder_only:build_minilm",
+        "decoder_only": "codex_ml.models.decoder_only:build_decoder_only",
+        "gpt2-offline": "codex_ml.models.hf:gpt2_offline_model",
+        "tinyllama-offline": "codex_ml.models.hf:tinyllama_offline_model",
+    },
+    "data_loader": {
+        "lines": "codex_ml.data.lines:load_lines",
+        "offline:tiny-corpus": "codex_ml.data.lines:load_tiny_corpus",
+    },
+    "metric": {
+        "accuracy@token": "codex_ml.metrics.token_accuracy:build_token_accuracy",
+        "ppl": "codex_ml.metrics.perplexity:build_perplexity",
+        "exact_match": "codex_ml.metrics.text_overlap:build_exact_match",
+        "f1": "codex_ml.metrics.text_overlap:build_f1",
+        "dist-1": "codex_ml.metrics.distinct:build_distinct_1",
+        "dist-2": "codex_ml.metrics.distinct:build_distinct_2",
+        "offline:weighted-accuracy": "codex_ml.metrics.weighted_accuracy:build_weighted_accuracy",
+    },
+    "trainer": {
+        "offline:functional": "codex_ml.training.functional:FunctionalTrainer",
+    },
+    "reward_model": {
+        "offline:heuristic": "codex_ml.rewards.heuristic:HeuristicRewardModel",
+    },
+}
