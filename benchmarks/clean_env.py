@@ -15,6 +15,7 @@ import importlib.metadata
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -35,6 +36,10 @@ def make(folder: Path, distributions: Sequence[str] = DISTRIBUTIONS) -> str:
     site = _site_packages(python)
     for name in distributions:
         _link_distribution(importlib.metadata.distribution(name), site)
+    # As an environment installed earlier would be: codex-ml does not trust (or save)
+    # a discovery index that read a folder modified in the last two seconds.
+    an_hour_ago = time.time() - 3600
+    os.utime(site, (an_hour_ago, an_hour_ago))
     return str(python)
 
 

@@ -3,13 +3,16 @@
 For each size, :mod:`benchmarks.fake_dists` writes the distributions into a
 folder that every child process gets on ``PYTHONPATH``; each task then runs
 in a fresh interpreter (``benchmarks/probes/discover.py``), interleaved with
-the others. Each run reports two times: the whole process (launch to exit,
+the others, in a bare virtualenv that holds only the libraries measured
+(:mod:`benchmarks.clean_env`), so that every tool sees the N distributions
+and nothing else. Each run reports two times: the whole process (launch to exit,
 what a user's command start sees) and the discovery step inside it (from
 importing the library to holding the keys). The tasks:
 
 - codex-ml: list every key of all six registries, with a warm discovery index
   and with a cold one (a new, empty ``CODEX_ML_CACHE_DIR`` every run, so the
-  index is built and written); the first ``get`` of one key;
+  index is built and written); the same in the project's virtualenv, whose
+  two example hook plugins bring pluggy in; the first ``get`` of one key;
 - pluggy: ``load_setuptools_entrypoints`` and calling the hooks (eager);
 - stevedore: ``ExtensionManager`` over both groups (eager) and a
   ``DriverManager`` for one key, both reading stevedore's entry-point cache
@@ -26,12 +29,13 @@ from __future__ import annotations
 
 import itertools
 import shutil
+import sys
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from benchmarks import fake_dists
+from benchmarks import clean_env, fake_dists
 from benchmarks.measure import Sample, child_env, probe, round_robin, run_process, timed_probe
 from benchmarks.report import Goal, Section, ms, raw_runs, table
 
@@ -39,6 +43,11 @@ from benchmarks.report import Goal, Section, ms, raw_runs, table
 TASKS: dict[str, tuple[str, bool, str]] = {
     "codex-list": ("codex-ml: list all six registries (warm index)", False, "none"),
     "codex-list-cold": ("codex-ml: list all six registries (cold: index built)", False, "none"),
+    "codex-list-hooks": (
+        "codex-ml: list all six, project venv (+ 2 example hook plugins, so pluggy)",
+        False,
+        "none",
+    ),
     "codex-get": ("codex-ml: first `get` of one key", True, "one"),
     "pluggy": ("pluggy: load_setuptools_entrypoints + hooks", False, "all"),
     "stevedore-extensions": ("stevedore: ExtensionManager, cached (both groups)", False, "all"),
@@ -51,8 +60,13 @@ TASKS: dict[str, tuple[str, bool, str]] = {
 }
 
 
+#: Tasks run with the project's own interpreter (its virtualenv), not the bare one.
+IN_PROJECT_VENV = ("codex-list-hooks",)
+
+
 def _variants(site: Path, workdir: Path, n: int) -> dict[str, Any]:
     key = fake_dists.names(n // 2)["metric"]
+    bare_python = clean_env.make(workdir / "bare-venv")
     env = child_env(
         pythonpath=[str(site)],
         extra={
@@ -65,21 +79,24 @@ def _variants(site: Path, workdir: Path, n: int) -> dict[str, Any]:
     def cold_env() -> Mapping[str, str]:
         return {**env, "CODEX_ML_CACHE_DIR": str(workdir / f"cold-index-{n}-{next(fresh)}")}
 
-    variants = {}
+    variants, argvs = {}, {}
     for task, (_, takes_key, _) in TASKS.items():
-        name = "codex-list" if task == "codex-list-cold" else task
-        argv = probe("discover", name, key) if takes_key else probe("discover", name)
-        variants[task] = timed_probe(argv, cold_env if task == "codex-list-cold" else env)
-    return {"env": env, "key": key, "variants": variants}
+        name = "codex-list" if task.startswith("codex-list") else task
+        python = sys.executable if task in IN_PROJECT_VENV else bare_python
+        args = (name, key) if takes_key else (name,)
+        argvs[task] = probe("discover", *args, python=python)
+        variants[task] = timed_probe(argvs[task], cold_env if task == "codex-list-cold" else env)
+    return {"env": env, "argvs": argvs, "variants": variants}
 
 
-def _warm(env: Mapping[str, str], key: str) -> None:
-    """Build codex-ml's index and stevedore's cache, and check the index is then used."""
-    run_process(probe("discover", "codex-list"), env)
-    run_process(probe("discover", "stevedore-driver", key), env)
-    again = run_process(probe("discover", "codex-list"), env).payload()
-    if not again["from_index"]:
-        raise AssertionError("the codex-ml discovery index was not used on the second run")
+def _warm(env: Mapping[str, str], argvs: Mapping[str, list[str]]) -> None:
+    """Build codex-ml's indexes and stevedore's cache, and check the indexes are then used."""
+    warm_listings = [argvs["codex-list"], argvs["codex-list-hooks"]]
+    for argv in [*warm_listings, argvs["stevedore-driver"]]:
+        run_process(argv, env)
+    for argv in warm_listings:
+        if not run_process(argv, env).payload()["from_index"]:
+            raise AssertionError("the codex-ml discovery index was not used on the second run")
 
 
 def _check(task: str, sample: Sample, n: int) -> None:
@@ -92,8 +109,15 @@ def _check(task: str, sample: Sample, n: int) -> None:
             )
         if task.startswith("codex-list") and details["keys"] < 2 * n:
             raise AssertionError(f"{task} listed {details['keys']} keys, expected >= {2 * n}")
-        if task == "codex-list" and not details["from_index"]:
-            raise AssertionError("the warm codex-ml listing did not read its index")
+        if task in ("codex-list", "codex-list-hooks") and not details["from_index"]:
+            raise AssertionError(f"the warm codex-ml listing ({task}) did not read its index")
+        if task.startswith("codex-list") and details["pluggy_imported"] != (
+            task in IN_PROJECT_VENV
+        ):
+            raise AssertionError(
+                f"{task}: pluggy imported = {details['pluggy_imported']}; a codex-ml listing "
+                "imports pluggy exactly when a hook plugin is installed"
+            )
         if task == "codex-list-cold" and details["from_index"]:
             raise AssertionError("the cold codex-ml listing read an index")
 
@@ -101,7 +125,7 @@ def _check(task: str, sample: Sample, n: int) -> None:
 def measure_size(n: int, workdir: Path, repeats: int) -> dict[str, Sample]:
     site = fake_dists.make_site(workdir / f"site-{n}", n)
     setup = _variants(site, workdir, n)
-    _warm(setup["env"], setup["key"])
+    _warm(setup["env"], setup["argvs"])
     samples = round_robin(setup["variants"], repeats)
     for task, sample in samples.items():
         _check(task, sample, n)

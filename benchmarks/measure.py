@@ -8,6 +8,7 @@ is spread over all of them instead of landing on one.
 
 from __future__ import annotations
 
+import ast
 import json
 import os
 import resource
@@ -68,11 +69,17 @@ class ProcessRun:
     stderr: str
 
     def payload(self) -> dict[str, Any]:
-        """The JSON object a probe printed as its last line of output."""
+        """The object a probe printed as its last line: JSON, or a Python literal.
+
+        (``probes/discover.py`` prints a literal so that it need not import ``json``.)
+        """
         lines = [line for line in self.stdout.splitlines() if line.strip()]
         if not lines:
             raise RuntimeError(f"the probe printed nothing; stderr:\n{self.stderr[-2000:]}")
-        return json.loads(lines[-1])
+        try:
+            return json.loads(lines[-1])
+        except ValueError:
+            return ast.literal_eval(lines[-1])
 
 
 def compile_sources() -> None:
@@ -135,9 +142,9 @@ def run_process(
     return ProcessRun(wall, cpu, done.stdout, done.stderr)
 
 
-def probe(name: str, *args: str) -> list[str]:
+def probe(name: str, *args: str, python: str = sys.executable) -> list[str]:
     """The command line of a probe script (``benchmarks/probes/<name>.py``)."""
-    return [sys.executable, str(PROBES / f"{name}.py"), *args]
+    return [python, str(PROBES / f"{name}.py"), *args]
 
 
 def round_robin(

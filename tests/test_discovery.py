@@ -12,6 +12,7 @@ from __future__ import annotations
 import importlib.metadata
 import json
 import os
+import re
 import shutil
 import time
 from collections.abc import Callable
@@ -19,6 +20,8 @@ from pathlib import Path
 
 import pluggy
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 import codex_ml.registry as facade
 from codex_ml.plugins import discovery
@@ -373,7 +376,7 @@ def test_index_is_reused_until_a_distribution_changes(
         )
 
     assert probe() == {"from_index": False, "keys": ["demo_indexed"]}
-    assert len(list(cache.glob("discovery-*.json"))) == 1
+    assert len(list(cache.glob("discovery-*.marshal"))) == 1
     assert probe() == {"from_index": True, "keys": ["demo_indexed"]}
 
     # Installing a distribution is seen by the very next process.
@@ -392,14 +395,21 @@ def test_index_is_reused_until_a_distribution_changes(
     (indexed / "entry_points.txt").write_text("[codex_ml.metrics]\ndemo_renamed = m:b\n")
     assert probe() == {"from_index": False, "keys": ["demo_renamed"]}
 
-    # A damaged index is rebuilt, never trusted.
-    backdate(site, cwd)
-    probe()
-    for index in cache.glob("discovery-*.json"):
-        index.write_text('{"identity": "garbage"')
-    assert probe() == {"from_index": False, "keys": ["demo_renamed"]}
+    # A damaged index (cut short, or not an index at all) is rebuilt, never trusted.
+    for damage in (lambda data: data[: len(data) // 2], lambda data: b'{"identity": "garbage"'):
+        backdate(site, cwd)
+        probe()
+        assert probe() == {"from_index": True, "keys": ["demo_renamed"]}
+        (index,) = cache.glob("discovery-*.marshal")
+        index.write_bytes(damage(index.read_bytes()))
+        assert probe() == {"from_index": False, "keys": ["demo_renamed"]}
 
     # CODEX_ML_DISCOVERY_CACHE=0 neither reads nor writes an index.
     shutil.rmtree(cache)
     assert probe(CODEX_ML_DISCOVERY_CACHE="0") == {"from_index": False, "keys": ["demo_renamed"]}
     assert not cache.exists()
+
+
+@given(st.text(alphabet="-_.aZ9 ", max_size=30))
+def test_distribution_names_are_normalised_as_pep_503_says(name: str) -> None:
+    assert normalize_distribution_name(name) == re.sub(r"[-_.]+", "-", name).lower()

@@ -21,8 +21,8 @@ move it.
 
 from __future__ import annotations
 
+import marshal
 import os
-import re
 import sys
 import threading
 from collections import namedtuple
@@ -36,7 +36,7 @@ __all__ = ["EntryPointRecord", "Scan", "installed_entry_points", "rescan", "shad
 #: Only entry-point groups starting with this prefix are recorded.
 GROUP_PREFIX = "codex_ml."
 
-_INDEX_FORMAT = 2  # 2: values are stored without their [extras]
+_INDEX_FORMAT = 3  # 2: values are stored without their [extras]; 3: marshal, not JSON
 #: Paths changed more recently than this are not trusted in a persisted index.
 _RACY_SECONDS = 2.0
 
@@ -112,12 +112,17 @@ def rescan() -> Scan:
 
 # -- scanning -----------------------------------------------------------------------------------
 
-_NAME_SEPARATORS = re.compile(r"[-_.]+")
-
 
 def normalize_distribution_name(name: str) -> str:
-    """PEP 503 normalisation: ``Codex_ML.Toy`` and ``codex-ml-toy`` are one distribution."""
-    return _NAME_SEPARATORS.sub("-", name).lower()
+    """PEP 503 normalisation: ``Codex_ML.Toy`` and ``codex-ml-toy`` are one distribution.
+
+    Runs of ``-``, ``_`` and ``.`` become one ``-`` (what ``re.sub(r"[-_.]+", "-",
+    name)`` does, without importing ``re`` on the listing path), then lower case.
+    """
+    name = name.replace("_", "-").replace(".", "-")
+    while "--" in name:
+        name = name.replace("--", "-")
+    return name.lower()
 
 
 def _search_paths() -> list[str]:
@@ -318,45 +323,40 @@ def _index_path(identity: str) -> str:
     import zlib
 
     digest = zlib.crc32(identity.encode("utf-8", "surrogateescape"))
-    return os.path.join(_cache_folder(), f"discovery-{digest:08x}.json")
+    return os.path.join(_cache_folder(), f"discovery-{digest:08x}.marshal")
 
 
 def _read_index(path: str, identity: str) -> Scan | None:
-    import json
-
+    # marshal, not JSON: it is built in, so reading the index imports nothing (json
+    # brings re: ~5 ms of every listing process), and it parses several times faster.
+    # Like a .pyc file, the index is trusted as far as its folder is: it is written
+    # only by codex-ml, whole, and a damaged one fails these checks and is rebuilt.
     try:
-        with open(path, encoding="utf-8") as fh:
-            data = json.load(fh)
-        if data.get("identity") != identity:
+        with open(path, "rb") as fh:
+            stored_identity, watched, entries = marshal.loads(fh.read())
+        if stored_identity != identity:
             return None
-        for watched_path, mtime in data["watched"]:
+        for watched_path, mtime in watched:
             if _mtime_ns(watched_path) != mtime:
                 return None
-        entries = tuple(map(EntryPointRecord._make, data["entries"]))
-    except (OSError, ValueError, KeyError, TypeError):
+        records = tuple(map(EntryPointRecord._make, entries))
+    except (OSError, ValueError, EOFError, TypeError):
         return None  # a missing, stale or damaged index is simply rebuilt
-    return Scan(entries, from_index=True)
+    return Scan(records, from_index=True)
 
 
 def _write_index(path: str, identity: str, scan: Scan, watched: dict[str, int]) -> None:
-    import json
     import time
 
     newest_allowed = time.time_ns() - int(_RACY_SECONDS * 1e9)
     if any(mtime > newest_allowed for mtime in watched.values()):
         return  # something changed moments ago; a later process will persist it
-    data = {
-        "identity": identity,
-        "watched": sorted(watched.items()),
-        "entries": [
-            [r.group, r.name, r.value, r.distribution, r.version, r.location] for r in scan.entries
-        ],
-    }
+    data = (identity, tuple(sorted(watched.items())), tuple(map(tuple, scan.entries)))
     try:
         os.makedirs(os.path.dirname(path), exist_ok=True)
         tmp = f"{path}.{os.getpid()}.{threading.get_ident()}.tmp"
-        with open(tmp, "w", encoding="utf-8") as fh:
-            json.dump(data, fh, separators=(",", ":"))
+        with open(tmp, "wb") as fh:
+            fh.write(marshal.dumps(data))
         os.replace(tmp, path)
     except OSError:
         pass  # a read-only cache dir only costs speed, never correctness
