@@ -7,9 +7,11 @@ it, exactly as they discover a pip-installed plugin.
 
 from __future__ import annotations
 
+import copy
 import importlib.metadata
 import inspect
 import json
+import pickle
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -38,6 +40,16 @@ from codex_ml.registry import (
 def test_hookimpl_marker_is_bound_to_the_codex_ml_project() -> None:
     assert isinstance(hookimpl, pluggy.HookimplMarker)
     assert hookimpl.project_name == "codex_ml"
+
+
+def test_kinds_are_frozen_values() -> None:
+    kind = KINDS[0]
+    with pytest.raises(AttributeError, match="read-only"):
+        kind.name = "other"  # type: ignore[misc]
+    for twin in (pickle.loads(pickle.dumps(kind)), copy.deepcopy(kind), copy.copy(kind)):
+        assert twin == kind and hash(twin) == hash(kind)
+    assert len(set(KINDS)) == 6 and KINDS[0] != KINDS[1]
+    assert repr(kind) == f"Kind(name={kind.name!r}, plural={kind.plural!r})"
 
 
 def test_one_hookspec_per_kind_taking_no_arguments() -> None:

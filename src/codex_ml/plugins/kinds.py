@@ -43,6 +43,9 @@ class Kind:
     def __repr__(self) -> str:
         return f"Kind(name={self.name!r}, plural={self.plural!r})"
 
+    def __reduce__(self) -> tuple[type[Kind], tuple[str, str]]:
+        return Kind, (self.name, self.plural)  # pickle and copy go through __init__
+
     @property
     def hook_name(self) -> str:
         """The hookspec a plugin implements to provide components of this kind."""
