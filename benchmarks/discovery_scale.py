@@ -67,34 +67,39 @@ IN_PROJECT_VENV = ("codex-list-hooks",)
 def _variants(site: Path, workdir: Path, n: int) -> dict[str, Any]:
     key = fake_dists.names(n // 2)["metric"]
     bare_python = clean_env.make(workdir / "bare-venv")
-    env = child_env(
+    project_env = child_env(
         pythonpath=[str(site)],
         extra={
             "CODEX_ML_CACHE_DIR": str(workdir / f"index-{n}"),
             "XDG_CACHE_HOME": str(workdir / f"xdg-{n}"),  # stevedore's cache lives under it
         },
     )
+    # codex-ml is installed in the bare environment: only the synthetic folder is added.
+    bare_env = {**project_env, "PYTHONPATH": str(site)}
     fresh = itertools.count()
 
     def cold_env() -> Mapping[str, str]:
-        return {**env, "CODEX_ML_CACHE_DIR": str(workdir / f"cold-index-{n}-{next(fresh)}")}
+        return {**bare_env, "CODEX_ML_CACHE_DIR": str(workdir / f"cold-index-{n}-{next(fresh)}")}
 
-    variants, argvs = {}, {}
+    commands, variants = {}, {}
     for task, (_, takes_key, _) in TASKS.items():
         name = "codex-list" if task.startswith("codex-list") else task
-        python = sys.executable if task in IN_PROJECT_VENV else bare_python
+        in_project = task in IN_PROJECT_VENV
         args = (name, key) if takes_key else (name,)
-        argvs[task] = probe("discover", *args, python=python)
-        variants[task] = timed_probe(argvs[task], cold_env if task == "codex-list-cold" else env)
-    return {"env": env, "argvs": argvs, "variants": variants}
+        argv = probe("discover", *args, python=sys.executable if in_project else bare_python)
+        commands[task] = (argv, project_env if in_project else bare_env)
+        variants[task] = timed_probe(
+            argv, cold_env if task == "codex-list-cold" else commands[task][1]
+        )
+    return {"commands": commands, "variants": variants}
 
 
-def _warm(env: Mapping[str, str], argvs: Mapping[str, list[str]]) -> None:
+def _warm(commands: Mapping[str, tuple[list[str], Mapping[str, str]]]) -> None:
     """Build codex-ml's indexes and stevedore's cache, and check the indexes are then used."""
-    warm_listings = [argvs["codex-list"], argvs["codex-list-hooks"]]
-    for argv in [*warm_listings, argvs["stevedore-driver"]]:
+    listings = [commands["codex-list"], commands["codex-list-hooks"]]
+    for argv, env in [*listings, commands["stevedore-driver"]]:
         run_process(argv, env)
-    for argv in warm_listings:
+    for argv, env in listings:
         if not run_process(argv, env).payload()["from_index"]:
             raise AssertionError("the codex-ml discovery index was not used on the second run")
 
@@ -125,7 +130,7 @@ def _check(task: str, sample: Sample, n: int) -> None:
 def measure_size(n: int, workdir: Path, repeats: int) -> dict[str, Sample]:
     site = fake_dists.make_site(workdir / f"site-{n}", n)
     setup = _variants(site, workdir, n)
-    _warm(setup["env"], setup["argvs"])
+    _warm(setup["commands"])
     samples = round_robin(setup["variants"], repeats)
     for task, sample in samples.items():
         _check(task, sample, n)
