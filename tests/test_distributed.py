@@ -75,3 +75,30 @@ def test_without_torchrun_there_is_one_process_and_no_process_group(monkeypatch)
         model, ByteTokenizer(), records
     )
     assert not dist.is_initialized()
+
+
+def test_a_single_process_run_leaves_the_normal_exit_alone():
+    from codex_ml.training.distributed import finalization_is_unsafe
+
+    # Runs under torchrun are subprocesses: nothing in this process builds DDP.
+    assert not finalization_is_unsafe()
+
+
+EXIT_PROBE = """
+import atexit, sys
+from codex_ml.training import distributed
+atexit.register(lambda: print("finalized", flush=True))
+print("written before the exit", end="")  # no newline, not flushed yet
+sys.stderr.write("and to stderr")
+distributed.exit_process(3)
+"""
+
+
+def test_exit_process_flushes_then_skips_finalization():
+    env = os.environ | {"PYTHONPATH": str(SRC)}
+    done = subprocess.run(
+        [sys.executable, "-c", EXIT_PROBE], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 3
+    assert done.stdout == "written before the exit"  # flushed, and no atexit handler ran
+    assert done.stderr.endswith("and to stderr")

@@ -280,3 +280,7 @@ def main():
 
 if __name__ == "__main__":
     main()
+    from codex_ml.training.distributed import exit_process, finalization_is_unsafe
+
+    if finalization_is_unsafe():  # a torchrun worker, ended as `codex-ml train` ends one
+        exit_process(0)

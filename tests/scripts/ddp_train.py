@@ -22,6 +22,7 @@ from torch import nn
 from codex_ml.models.decoder_only import build_decoder_only
 from codex_ml.tokenizers.byte_level import ByteTokenizer
 from codex_ml.training import FunctionalTrainer
+from codex_ml.training.distributed import exit_process, finalization_is_unsafe
 
 RECORDS = [f"Line {i}: data parallel training splits the batch over ranks." for i in range(100)]
 
@@ -65,3 +66,5 @@ def main(output_dir: Path) -> None:
 if __name__ == "__main__":
     torch.manual_seed(0)
     main(Path(sys.argv[1]))
+    if finalization_is_unsafe():  # as `codex-ml train` ends a torchrun worker
+        exit_process(0)

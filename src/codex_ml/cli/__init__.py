@@ -45,10 +45,15 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     module = importlib.import_module(f"codex_ml.cli.{COMMANDS[args[0]][0]}")
     try:
-        return int(module.run(args[1:]) or 0)
+        status = int(module.run(args[1:]) or 0)
     except BrokenPipeError:  # `codex-ml plugins list | head` is not an error
         sys.stderr.close()
         return 0
     except KeyboardInterrupt:  # Ctrl-C outside a training loop: nothing to save
         print(f"codex-ml {args[0]}: interrupted", file=sys.stderr)
         return 130
+    distributed = sys.modules.get("codex_ml.training.distributed")
+    if distributed is not None and distributed.finalization_is_unsafe():
+        # A torchrun worker: a normal exit can abort in torch's teardown (see there).
+        distributed.exit_process(status)
+    return status

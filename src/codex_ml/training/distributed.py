@@ -4,14 +4,25 @@ Started by ``torchrun`` (``WORLD_SIZE`` > 1), a run joins the process group
 (NCCL on CUDA, Gloo on CPU), wraps the model in DistributedDataParallel and
 lets only rank 0 write files and report. Otherwise :class:`World` is a single
 process and no ``torch.distributed`` call is made.
+
+Ending such a process: once DistributedDataParallel has been built, torch
+keeps the process group alive in C++ after ``destroy_process_group()`` (its
+Gloo threads are still running; pytorch/pytorch#107298), and about one
+worker exit in 20 to 60 here then aborts during interpreter finalization
+("terminate called without an active exception"), which torchrun reports as
+a failed job although every file was written. :func:`exit_process` ends the
+process without that finalization; ``codex-ml train`` uses it.
 """
 
 from __future__ import annotations
 
+import logging
 import os
+import sys
 from collections.abc import Iterator
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from contextlib import AbstractContextManager, contextmanager, nullcontext, suppress
 from dataclasses import dataclass
+from typing import NoReturn
 
 import torch
 import torch.distributed as dist
@@ -90,12 +101,37 @@ def distributed_world(device: torch.device) -> Iterator[World]:
     dist.destroy_process_group()
 
 
+#: Whether this process has built a DistributedDataParallel (see the module docstring).
+_built_ddp = False
+
+
 def wrap_model(model: nn.Module, world: World, device: torch.device) -> nn.Module:
     """``model`` in DistributedDataParallel when there are several processes, else itself."""
+    global _built_ddp
     if not world.distributed:
         return model
     device_ids = [device.index] if device.type == "cuda" else None
+    _built_ddp = True
     return DistributedDataParallel(model, device_ids=device_ids)
+
+
+def finalization_is_unsafe() -> bool:
+    """Whether a normal interpreter exit may abort: DistributedDataParallel ran here."""
+    return _built_ddp
+
+
+def exit_process(status: int) -> NoReturn:
+    """Flush what the process wrote and end it without interpreter finalization.
+
+    For the end of a data-parallel worker, once all its work is done: files
+    are closed by then, so only logging handlers and the standard streams
+    hold anything; atexit handlers and C++ static destructors do not run.
+    """
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        with suppress(OSError, ValueError):  # closed, or a broken pipe
+            stream.flush()
+    os._exit(status)
 
 
 def gradient_sync(model: nn.Module, sync: bool) -> AbstractContextManager:
