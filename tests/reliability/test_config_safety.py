@@ -11,6 +11,7 @@ empty. Hydra's own code-loading settings (``hydra.callbacks``, a launcher's
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import subprocess
 import sys
@@ -202,3 +203,132 @@ def test_codex_ml_train_refuses_hydra_settings_that_import_code(
         assert stderr.startswith("codex-ml train: error: hydra."), (name, stderr)
         assert "never import code" in stderr and "Traceback" not in stderr
     assert not (tmp_path / "run").exists()  # refused before a run directory was made
+
+
+# -- codex-ml train: every other way YAML could reach Hydra's code paths ---------------------------
+
+#: Presets a hostile ``-cd`` folder holds: each names the logged target module in a way that
+#: ``@hydra.main`` would import and call (file -> content).
+HOSTILE_PRESETS = {
+    "hydra/job_logging/evil.yaml": f"version: 1\nhandlers:\n  h:\n    (): {TARGET}.build\n"
+    "root:\n  handlers: [h]\n",
+    "hydra/launcher/evil.yaml": f"_target_: {TARGET}.Callback\n",
+    "experiment/callback.yaml": "# @package _global_\n"
+    f"hydra:\n  callbacks:\n    cb:\n      _target_: {TARGET}.Callback\n",
+    "experiment/unblock.yaml": "# @package _global_\n"
+    "hydra:\n  job:\n    env_set:\n      CODEX_ML_BLOCK_PLUGINS: ''\n",
+    "data/logging.yaml": "# @package _global_\ndefaults:\n  - /data/offline/tiny_corpus@data\n"
+    f"hydra:\n  job_logging:\n    handlers:\n      h:\n        (): {TARGET}.build\n",
+    "searching.yaml": "defaults:\n  - train\n  - _self_\n"
+    f"hydra:\n  searchpath: ['pkg://{TARGET}_pkg']\n",
+}
+
+#: The attacks found from outside: (arguments, the hydra key the error must name).
+HOSTILE_INVOCATIONS = {
+    "job_logging group from -cd": (["hydra/job_logging=evil"], "hydra/job_logging"),
+    "hydra_logging by relative path": (
+        ["hydra/hydra_logging=../job_logging/evil"],
+        "hydra/hydra_logging",
+    ),
+    "launcher in a multirun": (["-m", "hydra/launcher=evil"], "hydra/launcher"),
+    "searchpath file:// override": (["hydra.searchpath=[file://{presets}]"], "hydra.searchpath"),
+    "searchpath pkg:// override": ([f"hydra.searchpath=[pkg://{TARGET}_pkg]"], "hydra.searchpath"),
+    "preset sets hydra.callbacks": (["+experiment=callback"], "hydra.callbacks"),
+    "_global_ data preset sets job_logging": (["data=logging"], "hydra.job_logging"),
+    "preset un-blocks a plugin with env_set": (["+experiment=unblock"], "hydra.job.env_set"),
+    "primary preset sets hydra.searchpath": (["-cn", "searching"], "hydra.searchpath"),
+}
+
+
+@pytest.fixture
+def hostile_presets(tmp_path: Path, target: ImportLog) -> Path:
+    """A ``-cd`` folder of hostile presets, and a package ``pkg://`` could import (logged)."""
+    presets = tmp_path / "presets"
+    for name, text in HOSTILE_PRESETS.items():
+        (presets / name).parent.mkdir(parents=True, exist_ok=True)
+        (presets / name).write_text(text)
+    package = Path(importlib.util.find_spec(TARGET).origin).parent / f"{TARGET}_pkg"  # type: ignore[arg-type]
+    package.mkdir()
+    (package / "__init__.py").write_text(logged("", target.path))
+    return presets
+
+
+@pytest.mark.timeout(240)
+def test_no_preset_override_or_search_path_makes_hydra_import_code(
+    tmp_path: Path, hostile_presets: Path, target: ImportLog
+) -> None:
+    """Each attack in a fresh ``codex-ml train``: refused, exit 2, naming the key; nothing ran."""
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "CODEX_ML_BLOCK_PLUGINS": "codex-ml-toy-hooks"}
+    started = {}
+    for name, (args, _) in HOSTILE_INVOCATIONS.items():
+        argv = [a.format(presets=hostile_presets) for a in args]
+        started[name] = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "codex_ml.cli",
+                "train",
+                "-cd",
+                str(hostile_presets),
+                *argv,
+                "training.max_steps=1",
+                "run.progress=false",
+            ],
+            cwd=tmp_path,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+    for name, process in started.items():
+        _, stderr = process.communicate(timeout=200)
+        report.record("bad_inputs_tried")
+        key = HOSTILE_INVOCATIONS[name][1]
+        assert process.returncode == 2, (name, stderr)
+        assert stderr.startswith(f"codex-ml train: error: {key}"), (name, stderr)
+        assert "Traceback" not in stderr and len(stderr.strip().splitlines()) == 1, (name, stderr)
+    assert not (tmp_path / "runs").exists()  # refused before a run directory was made
+
+
+def test_a_primary_presets_search_path_is_never_followed_even_unchecked(
+    hostile_presets: Path, target: ImportLog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Defence in depth: codex-ml's own (empty) search path wins over the preset's."""
+    from codex_ml.run import compose
+
+    monkeypatch.setattr(compose, "check_primary_preset", lambda *args: None)
+    report.record("bad_inputs_tried")
+    cfg = compose.compose_config("searching", [], [hostile_presets])
+    assert list(cfg.hydra.searchpath) == []
+
+
+def test_a_secret_read_from_the_environment_is_not_written_in_clear(tmp_path: Path) -> None:
+    """``${oc.env:...}`` of a secret-looking variable: used by the run, redacted on disk."""
+    secret = "AKIA-very-secret-value-123"
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("a line of text to train on\n" * 50)
+    link_dir = tmp_path / secret  # the value must work: it names the data file's folder
+    link_dir.mkdir()
+    (link_dir / "corpus.txt").write_text(corpus.read_text())
+    run_dir = tmp_path / "run"
+    result = subprocess.run(
+        [
+            *(sys.executable, "-m", "codex_ml.cli", "train", f"hydra.run.dir={run_dir}"),
+            *("model=offline/minilm", "data=offline/lines", "training.max_steps=1"),
+            *("training.eval_every=0", "run.sample_prompts=[]", "run.progress=false"),
+            f"data.path={tmp_path}/${{oc.env:AWS_SECRET_ACCESS_KEY}}/corpus.txt",
+        ],
+        cwd=tmp_path,
+        env={**os.environ, "HF_HUB_OFFLINE": "1", "AWS_SECRET_ACCESS_KEY": secret},
+        capture_output=True,
+        text=True,
+        timeout=200,
+    )
+    report.record("bad_inputs_tried")
+    assert result.returncode == 0, result.stderr
+    for name in ("config.yaml", "summary.json"):
+        text = (run_dir / name).read_text()
+        assert secret not in text, name
+        assert "<redacted: $AWS_SECRET_ACCESS_KEY>" in text, name
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["status"] == "completed"

@@ -1,108 +1,252 @@
-"""``codex-ml train [OVERRIDES]``: compose a run with Hydra and train it.
+"""``codex-ml train [OPTIONS] [OVERRIDES]``: compose a run with Hydra and train it.
 
-Standard Hydra syntax: ``model=offline/minilm training.max_steps=200``,
-``-cn offline/catalogue``, ``-m training.lr=1e-3,3e-3``, ``--cfg job``.
+Hydra's override syntax and its usual options (``-cn``, ``-cd``, ``-m``,
+``--cfg job``) work as with any Hydra app, but only Hydra's compose API is
+used: codex-ml owns the run directory, its records and its logging, so nothing
+in a config can make Hydra import code (``docs/decisions.md``).
 """
 
 from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
+from codex_ml.config import ConfigError
 
-def _distributed_overrides(argv: Sequence[str]) -> list[str]:
-    """Under torchrun, every rank must agree on one run directory, and only rank 0 logs."""
-    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
-        return []
-    extra = []
-    if not any(arg.startswith("hydra.run.dir=") for arg in argv):
-        run_id = os.environ.get("TORCHELASTIC_RUN_ID", "ddp")
-        extra.append(f"hydra.run.dir=runs/torchrun-{run_id}")
-    if int(os.environ.get("RANK", "0")) != 0:
-        extra += ["hydra.output_subdir=null", "hydra/job_logging=disabled"]
-    return extra
-
-
-#: Hydra options that take a value (``-cn NAME``); the rest are flags or overrides.
-_VALUED_OPTIONS = {
-    "-cn",
-    "--config-name",
-    "-cp",
-    "--config-path",
-    "-cd",
-    "--config-dir",
-    "-c",
-    "--cfg",
-    "-p",
-    "--package",
-    "--experimental-rerun",
+#: Hydra options that codex-ml does not offer, and what to do instead.
+_NOT_OFFERED = {
+    "-cp": "use -cd DIR to add a folder of presets",
+    "--config-path": "use -cd DIR to add a folder of presets",
+    "-sc": "shell completion is not offered for codex-ml train",
+    "--shell-completion": "shell completion is not offered for codex-ml train",
+    "--info": "`codex-ml plugins list` shows the components and --help the presets",
+    "--experimental-rerun": "resume a run with training.resume=RUN_DIR",
+    "-p": "--cfg job prints the whole config",
+    "--package": "--cfg job prints the whole config",
 }
 
 
-def options_first(argv: Sequence[str]) -> list[str]:
-    """Move Hydra's options before the overrides, where its parser expects them.
+@dataclass
+class Invocation:
+    """What ``codex-ml train`` was asked to do."""
 
-    ``codex-ml train model=x -cn offline/catalogue`` then works as the other
-    order does.
-    """
-    options: list[str] = []
-    overrides: list[str] = []
-    expects_value = False
-    for arg in argv:
-        if expects_value:
-            options.append(arg)
-            expects_value = False
-        elif arg.startswith("-"):
-            options.append(arg)
-            expects_value = arg in _VALUED_OPTIONS
+    config_name: str = "train"
+    config_dirs: list[str] = field(default_factory=list)
+    overrides: list[str] = field(default_factory=list)
+    multirun: bool = False
+    show: str | None = None  # --cfg job|hydra|all
+    resolve: bool = False
+    help: str | None = None  # "codex-ml", "hydra" or "version"
+
+
+def _split_options(argv: Sequence[str]) -> Iterator[tuple[str, str | None]]:
+    """(flag, value) for each option (``-cn NAME``, ``--config-name=NAME``), (arg, None) else."""
+    args = list(argv)
+    while args:
+        arg = args.pop(0)
+        flag, has_value, inline = arg.partition("=") if arg.startswith("--") else (arg, "", "")
+        if flag not in _VALUED:
+            yield arg, None
+        elif has_value:
+            yield flag, inline
+        elif args:
+            yield flag, args.pop(0)
         else:
-            overrides.append(arg)
-    return [*options, *overrides]
+            raise ConfigError(f"{flag} needs a value.", where=flag)
+
+
+#: The options that take a value.
+_VALUED = ("-cn", "--config-name", "-cd", "--config-dir", "-c", "--cfg")
+
+
+def parse(argv: Sequence[str]) -> Invocation:
+    """Hydra's command line, options anywhere among the overrides."""
+    invocation = Invocation()
+    for arg, value in _split_options(argv):
+        if arg in ("-h", "--help"):
+            invocation.help = "codex-ml"
+        elif arg == "--hydra-help":
+            invocation.help = "hydra"
+        elif arg == "--version":
+            invocation.help = "version"
+        elif arg in ("-cn", "--config-name"):
+            invocation.config_name = str(value)
+        elif arg in ("-cd", "--config-dir"):
+            invocation.config_dirs.append(str(value))
+        elif arg in ("-m", "--multirun"):
+            invocation.multirun = True
+        elif arg in ("-c", "--cfg"):
+            if value not in ("job", "hydra", "all"):
+                raise ConfigError(f"--cfg takes job, hydra or all, not {value!r}.", where="--cfg")
+            invocation.show = value
+        elif arg == "--resolve":
+            invocation.resolve = True
+        elif arg.split("=", 1)[0] in _NOT_OFFERED:
+            flag = arg.split("=", 1)[0]
+            raise ConfigError(f"{flag} is not offered by codex-ml train: {_NOT_OFFERED[flag]}.")
+        elif arg.startswith("-"):
+            raise ConfigError(
+                f"{arg}: unknown option. codex-ml train takes -cn NAME, -cd DIR, -m, --cfg job, "
+                f"--resolve and Hydra overrides (key=value); see codex-ml train --help."
+            )
+        else:
+            invocation.overrides.append(arg)
+    return invocation
+
+
+def sweep(overrides: Sequence[str]) -> list[list[str]]:
+    """The jobs of a multirun: one list of overrides per combination of swept values."""
+    import itertools
+
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    choices: list[list[str]] = []
+    parsed = OverridesParser.create().parse_overrides(list(overrides))
+    for text, override in zip(overrides, parsed, strict=True):
+        if override.is_sweep_override():
+            key = override.get_key_element()
+            choices.append([f"{key}={value}" for value in override.sweep_string_iterator()])
+        else:
+            choices.append([text])
+    return [list(job) for job in itertools.product(*choices)]
+
+
+def _given(overrides: Sequence[str], key: str) -> bool:
+    return any(o.split("=", 1)[0] == key for o in overrides)
+
+
+@dataclass
+class Job:
+    """One run of a (multi)run: its overrides, composed config and directory."""
+
+    overrides: list[str]
+    cfg: Any
+    run_dir: Path
+    unique: bool  # the default name: made unique rather than shared
+
+
+def jobs_of(invocation: Invocation) -> list[Job]:
+    """Compose every job before any runs, so a bad value late in a sweep fails first."""
+    from omegaconf import OmegaConf, open_dict
+
+    from codex_ml.run.compose import compose_config
+
+    overrides = invocation.overrides
+    job_overrides = sweep(overrides) if invocation.multirun else [list(overrides)]
+    jobs: list[Job] = []
+    sweep_dir: Path | None = None
+    for num, chosen in enumerate(job_overrides):
+        cfg = compose_config(invocation.config_name, chosen, invocation.config_dirs)
+        with open_dict(cfg):
+            cfg.hydra.job.num = num
+        if not invocation.multirun:
+            jobs.append(
+                Job(chosen, cfg, _run_dir(cfg, overrides), not _given(overrides, "hydra.run.dir"))
+            )
+            continue
+        if sweep_dir is None:  # resolved once: a sweep started at 12:00:59 stays in one folder
+            sweep_dir = Path(str(OmegaConf.select(cfg, "hydra.sweep.dir")))
+        subdir = str(OmegaConf.select(cfg, "hydra.sweep.subdir"))
+        jobs.append(Job(chosen, cfg, sweep_dir / subdir, False))
+    return jobs
+
+
+def _run_dir(cfg: Any, overrides: Sequence[str]) -> Path:
+    """The run directory; under torchrun every rank agrees on one (a timestamp could differ)."""
+    from omegaconf import OmegaConf
+
+    if _world_size() > 1 and not _given(overrides, "hydra.run.dir"):
+        return Path("runs") / f"torchrun-{os.environ.get('TORCHELASTIC_RUN_ID', 'ddp')}"
+    return Path(str(OmegaConf.select(cfg, "hydra.run.dir")))
+
+
+def _world_size() -> int:
+    return int(os.environ.get("WORLD_SIZE", "1"))
+
+
+def _is_main_process() -> bool:
+    return int(os.environ.get("RANK", "0")) == 0
 
 
 def run(argv: Sequence[str]) -> int:
-    import hydra
-    from hydra.core.hydra_config import HydraConfig
+    from codex_ml.cli.errors import report
 
-    from codex_ml.cli.errors import reported
-    from codex_ml.resources import configs_dir
-    from codex_ml.run.resolvers import register_resolvers
+    try:
+        invocation = parse(argv)
+        if invocation.help:
+            from codex_ml.cli.train_help import help_text
 
-    register_resolvers()
-    if not any(arg in ("--help", "-h", "--hydra-help", "--info") for arg in argv):
-        from codex_ml.cli.errors import report
+            print(help_text(invocation.help))
+            return 0
         from codex_ml.run.precheck import precheck
 
-        try:
-            precheck(argv)
-        except Exception as exc:
-            return report("train", exc)
+        precheck(invocation.config_name, invocation.overrides, invocation.config_dirs)
+        jobs = jobs_of(invocation)
+        if invocation.multirun and not _is_main_process():
+            raise ConfigError("-m (multirun) cannot be combined with torchrun.", where="-m")
+    except Exception as exc:
+        return report("train", exc)
+    if invocation.show:
+        for job in jobs:
+            _show(job.cfg, invocation.show, invocation.resolve)
+        return 0
+    if invocation.multirun:
+        sweep_root = jobs[0].run_dir.parent
+        if not _given(invocation.overrides, "hydra.sweep.dir"):
+            from codex_ml.run.rundir import create_unique
+
+            sweep_root = create_unique(sweep_root)
+            for job in jobs:
+                job.run_dir = sweep_root / job.run_dir.name
+        print(f"sweep directory: {sweep_root} ({len(jobs)} runs)")
     status = 0
-
-    @hydra.main(version_base="1.3", config_path=str(configs_dir()), config_name="train")
-    def task(cfg) -> None:  # type: ignore[no-untyped-def]
-        from pathlib import Path
-
-        from codex_ml.run.train import train_job
-
-        nonlocal status
-        hydra_cfg = HydraConfig.get()
-        with reported("train"):
-            status = max(
-                status,
-                train_job(
-                    cfg,
-                    run_dir=Path(hydra_cfg.runtime.output_dir),
-                    config_name=hydra_cfg.job.config_name,
-                    overrides=list(hydra_cfg.overrides.task),
-                ),
-            )
-
-    saved_argv = sys.argv
-    sys.argv = ["codex-ml train", *options_first(argv), *_distributed_overrides(argv)]
-    try:
-        task()
-    finally:
-        sys.argv = saved_argv
+    for job in jobs:
+        status = max(status, _run_job(invocation, job))
+        if status != 0:
+            break  # a failed or interrupted run stops the sweep
     return status
+
+
+def _run_job(invocation: Invocation, job: Job) -> int:
+    from codex_ml.cli.errors import report
+    from codex_ml.run.rundir import owned
+    from codex_ml.run.train import train_job
+
+    def train(run_dir: Path) -> int:
+        return train_job(
+            job.cfg,
+            run_dir=run_dir,
+            config_name=invocation.config_name,
+            overrides=job.overrides,
+            config_dirs=invocation.config_dirs,
+        )
+
+    try:
+        if not _is_main_process():  # only rank 0 owns and writes the directory
+            return train(job.run_dir)
+        with owned(job.run_dir, unique=job.unique) as run_dir:
+            return train(run_dir.path)
+    except Exception as exc:
+        return report("train", exc)
+
+
+def _show(cfg: Any, part: str, resolve: bool) -> None:
+    """``--cfg job|hydra|all``: print the composed config, secrets from the environment hidden."""
+    from omegaconf import OmegaConf
+
+    from codex_ml.config.secrets import redact, secret_values
+
+    data = OmegaConf.to_container(cfg, resolve=False)
+    assert isinstance(data, dict)
+    if part == "job":
+        data.pop("hydra", None)
+    elif part == "hydra":
+        data = {"hydra": data["hydra"]}
+    if resolve:
+        node = OmegaConf.create(data)
+        data = redact(OmegaConf.to_container(node, resolve=True), secret_values(data))
+    sys.stdout.write(OmegaConf.to_yaml(data))

@@ -61,12 +61,16 @@ class Plan:
 
 def resolve(cfg: Any) -> dict[str, Any]:
     """A composed OmegaConf config as plain data, interpolations resolved."""
-    from omegaconf import OmegaConf
+    from omegaconf import OmegaConf, open_dict
     from omegaconf.errors import OmegaConfBaseException
 
     from codex_ml.run.resolvers import register_resolvers
 
     register_resolvers()
+    if "hydra" in cfg:  # Hydra's own node is not part of the run's config
+        cfg = cfg.copy()
+        with open_dict(cfg):
+            del cfg["hydra"]
     try:
         data = OmegaConf.to_container(cfg, resolve=True, throw_on_missing=True)
     except OmegaConfBaseException as exc:

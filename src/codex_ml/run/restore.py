@@ -67,21 +67,16 @@ def resume_command(run_dir: Path, config_name: str, overrides: Sequence[str]) ->
 
 def compose_run(run_dir: Path, overrides: Sequence[str]) -> dict[str, Any]:
     """The run's config, recomposed with the given overrides on top, resolved."""
-    from hydra import compose, initialize_config_dir
-    from hydra.errors import HydraException
-
-    from codex_ml.resources import configs_dir
     from codex_ml.run.assemble import resolve
+    from codex_ml.run.compose import compose_config
+    from codex_ml.run.invocation import recorded_config_dirs
     from codex_ml.run.precheck import check_overrides, parse_overrides, reject_code_overrides
 
     config_name, recorded = recorded_invocation(run_dir)
+    config_dirs = recorded_config_dirs(run_dir)
     reject_code_overrides(overrides)
-    check_overrides(config_name, parse_overrides([*recorded, *overrides]))
-    try:
-        with initialize_config_dir(config_dir=str(configs_dir()), version_base="1.3"):
-            cfg = compose(config_name, overrides=[*recorded, *overrides])
-    except HydraException as exc:
-        raise ConfigError(" ".join(str(exc).split()), where="overrides") from None
+    check_overrides(config_name, parse_overrides([*recorded, *overrides]), config_dirs)
+    cfg = compose_config(config_name, [*recorded, *overrides], config_dirs)
     return resolve(cfg)
 
 

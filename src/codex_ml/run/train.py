@@ -107,16 +107,31 @@ class Outcome:
         )
 
 
-def train_job(cfg: Any, *, run_dir: Path, config_name: str, overrides: Sequence[str]) -> int:
+def train_job(
+    cfg: Any,
+    *,
+    run_dir: Path,
+    config_name: str,
+    overrides: Sequence[str],
+    config_dirs: Sequence[str] = (),
+) -> int:
     """Compose -> check -> build -> train -> score -> write; returns the exit status."""
+    from omegaconf import OmegaConf
+
+    from codex_ml.config.secrets import redact, secret_values
     from codex_ml.models.parameters import count_parameters
+    from codex_ml.run.invocation import write_invocation
     from codex_ml.run.progress import ProgressBar
+    from codex_ml.run.rundir import check_not_in_use
     from codex_ml.run.scoring import score
 
     started = time.perf_counter()
+    secrets = secret_values(OmegaConf.to_container(cfg, resolve=False))
     config = resolve(cfg)
     p = plan(config)
     resume = resume_target(config["training"].get("resume"))
+    if resume is not None and not _inside(Path(resume), run_dir):
+        check_not_in_use(Path(resume))
     settings = p.run
     main_process = int(os.environ.get("RANK", "0")) == 0
 
@@ -140,7 +155,10 @@ def train_job(cfg: Any, *, run_dir: Path, config_name: str, overrides: Sequence[
     )
     callbacks = [progress] + ([writer] if writer else [])
     if writer:
-        writer.write_config(config)
+        write_invocation(
+            run_dir, cfg, config_name=config_name, overrides=overrides, config_dirs=config_dirs
+        )
+        writer.write_config(redact(config, secrets))
     try:
         result = Outcome.of(
             trainer(model, tokenizer, train_records, eval_records or None, callbacks=callbacks)
@@ -182,9 +200,19 @@ def train_job(cfg: Any, *, run_dir: Path, config_name: str, overrides: Sequence[
         "components": provenance(p),
         "versions": package_versions(),
     }
+    summary = redact(summary, secrets)
     writer.write_summary(summary)
     _print_outcome(summary, run_dir, resume_command(run_dir, config_name, overrides))
     return EXIT_INTERRUPTED if result.interrupted else 0
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    """Whether ``path`` is ``folder`` or in it (a run resumed in place)."""
+    try:
+        path.resolve().relative_to(folder.resolve())
+    except ValueError:
+        return False
+    return True
 
 
 def _print_outcome(summary: dict[str, Any], run_dir: Path, resume: str) -> None:
