@@ -7,8 +7,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from codex_ml.config import ConfigError
-
 
 @dataclass(frozen=True)
 class RunLocation:
