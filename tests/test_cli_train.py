@@ -247,6 +247,7 @@ class BadInput:
         self.evil_dir.mkdir()
         (self.evil_dir / "evil_marker.py").write_text(_EVIL_MODULE)
         lines = ("data=offline/lines",)
+        self.made = 0
         self.commands = {
             "unknown_preset": self._command("model=offline/gpt3"),
             "unknown_config_name": self._command("-cn", "offline/catalog"),
@@ -277,8 +278,10 @@ class BadInput:
         self.results: dict[str, subprocess.CompletedProcess] = {}
 
     def _command(self, *args: str, **env: str) -> Command:
-        # The embedded default plus ARGS: each of these fails before its first step.
-        run_dir = f"hydra.run.dir={self.work}/run"
+        # The embedded default plus ARGS: each of these fails before its first step. Each has
+        # its own run directory, since they run side by side and a run locks its directory.
+        self.made += 1
+        run_dir = f"hydra.run.dir={self.work}/run-{self.made}"
         return Command(["train", run_dir, "run.progress=false", *args], self.work, env)
 
     def run(self, names: Sequence[str]) -> BadInput:
@@ -333,7 +336,7 @@ def test_a_missing_artefact_directory_lists_the_paths_checked(bad_input: BadInpu
     expected = bad_input.empty_root / "artifacts" / "models" / "gpt2"
     result = bad_input["missing_artefacts"]
     assert_user_error(result, "train", "gpt2-offline", str(expected), "CODEX_ML_GPT2_DIR")
-    assert not (bad_input.work / "run" / "summary.json").exists()
+    assert not list(bad_input.work.glob("run-*"))  # a failed start leaves no run directory
 
 
 def test_a_missing_dataset_file_is_named(bad_input: BadInput) -> None:

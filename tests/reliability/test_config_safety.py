@@ -327,8 +327,11 @@ def test_a_secret_read_from_the_environment_is_not_written_in_clear(tmp_path: Pa
     report.record("bad_inputs_tried")
     assert result.returncode == 0, result.stderr
     for name in ("config.yaml", "summary.json"):
-        text = (run_dir / name).read_text()
-        assert secret not in text, name
-        assert "<redacted: $AWS_SECRET_ACCESS_KEY>" in text, name
+        assert secret not in (run_dir / name).read_text(), name
+    from omegaconf import OmegaConf
+
+    marked = f"{tmp_path}/<redacted: $AWS_SECRET_ACCESS_KEY>/corpus.txt"
+    assert OmegaConf.load(run_dir / "config.yaml").data.path == marked
     summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["components"]["data"]["kwargs"]["path"] == marked
     assert summary["status"] == "completed"

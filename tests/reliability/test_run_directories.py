@@ -47,6 +47,12 @@ def test_two_runs_with_the_same_default_name_get_two_directories(tmp_path: Path)
     report.record("runs_survived", 2)
 
 
+def _no_runs(cwd: Path) -> bool:
+    """No run directory under ``cwd/runs`` (the empty ``runs/`` itself may stay)."""
+    runs = cwd / "runs"
+    return not runs.exists() or list(runs.iterdir()) == []
+
+
 def _start_and_wait_for_lock(command: Command, run_dir: Path):  # type: ignore[no-untyped-def]
     process = command.start()
     lock = run_dir / ".lock"
@@ -76,7 +82,7 @@ def test_a_second_run_in_a_live_runs_directory_is_refused_naming_its_pid(tmp_pat
     assert_user_error(second, "train", str(run_dir), f"pid {first.pid}", "hydra.run.dir")
     assert_user_error(resume, "train", str(run_dir), f"pid {first.pid}", "live")
     assert not (run_dir / "summary.json").exists()  # the refused run wrote nothing there
-    assert not (tmp_path / "runs").exists()  # nor left a directory of its own
+    assert _no_runs(tmp_path)  # nor left a directory of its own
     report.record("runs_survived")
 
 
@@ -92,8 +98,7 @@ def test_a_failed_start_leaves_no_run_directory(tmp_path: Path) -> None:
     for name, result in results.items():
         report.record("bad_inputs_tried")
         assert result.returncode == 2, (name, describe(result))
-    runs = tmp_path / "runs"
-    assert not runs.exists() or list(runs.iterdir()) == []
+    assert _no_runs(tmp_path)
 
 
 def test_a_planted_link_in_place_of_the_lock_is_refused(tmp_path: Path) -> None:

@@ -54,11 +54,15 @@ def recorded_invocation(run_dir: Path) -> tuple[str, list[str]]:
     return str(config_name), run_overrides(overrides)
 
 
-def resume_command(run_dir: Path, config_name: str, overrides: Sequence[str]) -> str:
-    """The shell command that continues a run: its own preset and overrides, plus the resume."""
+def resume_command(
+    run_dir: Path, config_name: str, overrides: Sequence[str], config_dirs: Sequence[str] = ()
+) -> str:
+    """The shell command that continues a run: its own presets and overrides, plus the resume."""
     import shlex
 
     options = [] if config_name == "train" else ["-cn", config_name]
+    for folder in config_dirs:
+        options += ["-cd", str(folder)]
     resume = f"training.resume={run_dir}"
     return shlex.join(["codex-ml", "train", *options, *run_overrides(overrides), resume])
 

@@ -5,7 +5,7 @@ other's checkpoints. The default name (``runs/<timestamp>``) is made unique by
 creating it exclusively, with ``-2``, ``-3``... when another run took it in the
 same second; a directory the user names is shared on purpose (a rerun), so
 there the lock alone keeps a second live run out. A start that fails before
-writing anything leaves nothing behind, so "the newest run" is never a failure.
+its first step leaves nothing behind, so "the newest run" is never a failure.
 """
 
 from __future__ import annotations
@@ -42,9 +42,10 @@ class RunDirectory:
             os.close(self._lock_fd)
             self._lock_fd = None
 
-    def is_empty(self) -> bool:
-        """Nothing in it but the lock: the run wrote nothing."""
-        return all(entry.name == LOCK_NAME for entry in self.path.iterdir())
+    def holds_no_step(self) -> bool:
+        """No training step was recorded in it: a failed start, not a failed run."""
+        metrics = self.path / "metrics.jsonl"
+        return not metrics.is_file() or metrics.is_symlink() or metrics.stat().st_size == 0
 
 
 def create_unique(path: Path) -> Path:
@@ -151,14 +152,19 @@ def _remove_if_empty(path: Path) -> None:
 
 @contextmanager
 def owned(path: Path, *, unique: bool) -> Iterator[RunDirectory]:
-    """Hold the run directory for the block; remove it again if the run wrote nothing."""
+    """Hold the run directory for the block; remove it again if the run failed to start.
+
+    Only a directory this process created is removed, and only when no step was
+    recorded in it: what it holds then is this run's config and nothing more.
+    """
     run_dir = claim(path, unique=unique)
     try:
         yield run_dir
     except BaseException:
-        if run_dir.created and run_dir.is_empty():
-            run_dir.release()
-            _remove_if_empty(run_dir.path)
+        if run_dir.created and run_dir.holds_no_step():
+            import shutil
+
+            shutil.rmtree(run_dir.path, ignore_errors=True)  # rmtree never follows links
         raise
     finally:
         run_dir.release()

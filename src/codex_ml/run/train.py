@@ -202,7 +202,7 @@ def train_job(
     }
     summary = redact(summary, secrets)
     writer.write_summary(summary)
-    _print_outcome(summary, run_dir, resume_command(run_dir, config_name, overrides))
+    _print_outcome(summary, run_dir, resume_command(run_dir, config_name, overrides, config_dirs))
     return EXIT_INTERRUPTED if result.interrupted else 0
 
 
