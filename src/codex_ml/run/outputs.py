@@ -2,40 +2,59 @@
 
 ``config.yaml`` (resolved), ``metrics.jsonl`` (one line per log step and per
 evaluation), ``summary.json``, ``samples.jsonl``, ``loss_curve.png`` and the
-trainer's ``checkpoints/``. JSON files are replaced atomically, so a run
-killed mid-write never leaves half a summary behind.
+trainer's ``checkpoints/``. Whole files are replaced atomically, so a run
+killed mid-write never leaves half a summary behind, and nothing is written
+through a link planted in the run directory (:mod:`codex_ml.fsio`): the
+directory is checked for links when the writer opens it, before the run
+starts, and every write refuses one again.
 """
 
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
+
+from codex_ml import fsio
 
 METRICS_FILE = "metrics.jsonl"
 SUMMARY_FILE = "summary.json"
 SAMPLES_FILE = "samples.jsonl"
 CONFIG_FILE = "config.yaml"
 PLOT_FILE = "loss_curve.png"
+LOG_FILE = "train.log"  # a run log, if one is written (fsio.SafeFileHandler opens it)
+CHECKPOINTS_DIR = "checkpoints"  # the trainer's (codex_ml.training.checkpoint)
+#: Every name a run writes at the top of its directory.
+RUN_FILES = (
+    CONFIG_FILE,
+    METRICS_FILE,
+    SUMMARY_FILE,
+    SAMPLES_FILE,
+    PLOT_FILE,
+    LOG_FILE,
+    CHECKPOINTS_DIR,
+)
 LOG_FIELDS = ("event", "step", "loss", "lr", "tokens_per_s", "elapsed", "tokens_seen")
 
 
 def write_json(path: Path, data: Any) -> None:
-    """Write JSON through a temporary file and an atomic rename."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(data, indent=2, default=str) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    """Write JSON through an exclusively created temporary file and an atomic rename."""
+    fsio.write_atomic(path, json.dumps(data, indent=2, default=str) + "\n")
 
 
 class RunWriter:
-    """Writes one run directory; also the trainer callback that appends ``metrics.jsonl``."""
+    """Writes one run directory; also the trainer callback that appends ``metrics.jsonl``.
+
+    Opening it refuses a run directory in which any of :data:`RUN_FILES` is a
+    link, so a planted link stops the run before its first step, not at the end.
+    """
 
     def __init__(self, run_dir: Path) -> None:
         self.run_dir = Path(run_dir)
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        self._metrics = open(self.run_dir / METRICS_FILE, "a", encoding="utf-8")  # noqa: SIM115
+        fsio.refuse_links(self.run_dir, RUN_FILES)
+        self._metrics = fsio.open_append(self.run_dir / METRICS_FILE)
 
     def __call__(self, record: Mapping[str, Any]) -> None:
         if record.get("event") == "log":
@@ -53,10 +72,11 @@ class RunWriter:
     def write_config(self, config: Mapping[str, Any]) -> None:
         from omegaconf import OmegaConf
 
-        (self.run_dir / CONFIG_FILE).write_text(OmegaConf.to_yaml(OmegaConf.create(dict(config))))
+        yaml = OmegaConf.to_yaml(OmegaConf.create(dict(config)))
+        fsio.write_atomic(self.run_dir / CONFIG_FILE, yaml)
 
     def write_samples(self, samples: Sequence[Mapping[str, Any]]) -> None:
-        with open(self.run_dir / SAMPLES_FILE, "w", encoding="utf-8") as fh:
+        with fsio.atomic_writer(self.run_dir / SAMPLES_FILE) as fh:
             for sample in samples:
                 fh.write(json.dumps(sample, ensure_ascii=False) + "\n")
 
@@ -90,8 +110,11 @@ class RunWriter:
         ax.legend()
         fig.tight_layout()
         path = self.run_dir / PLOT_FILE
-        fig.savefig(path)
-        plt.close(fig)
+        try:
+            with fsio.atomic_writer(path, "wb") as fh:
+                fig.savefig(fh, format="png")
+        finally:
+            plt.close(fig)
         return path
 
 

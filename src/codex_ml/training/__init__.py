@@ -9,7 +9,11 @@ from __future__ import annotations
 from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
-from codex_ml.training.errors import CheckpointError, TrainingDivergedError
+from codex_ml.training.errors import (
+    CheckpointError,
+    CheckpointWriteError,
+    TrainingDivergedError,
+)
 
 if TYPE_CHECKING:
     from codex_ml.training.checkpoint import (
@@ -23,6 +27,7 @@ if TYPE_CHECKING:
 __all__ = [
     "Checkpoint",
     "CheckpointError",
+    "CheckpointWriteError",
     "FunctionalTrainer",
     "TrainResult",
     "TrainingDivergedError",

@@ -16,6 +16,19 @@ class CheckpointError(RuntimeError):
         self.path = Path(path) if path is not None else None
 
 
+class CheckpointWriteError(CheckpointError):
+    """A checkpoint could not be written (usually a full disk); nothing earlier was touched.
+
+    ``path`` is the ``checkpoints/`` folder; ``previous`` the newest complete
+    checkpoint in it after the failure (``None`` when there is none), which a
+    resume picks up.
+    """
+
+    def __init__(self, message: str, *, path: str | Path, previous: Path | None) -> None:
+        super().__init__(message, path=path)
+        self.previous = previous
+
+
 class TrainingDivergedError(RuntimeError):
     """The training loss became NaN or infinite; the run stopped without saving.
 
