@@ -5,6 +5,13 @@ Started by ``torchrun`` (``WORLD_SIZE`` > 1), a run joins the process group
 lets only rank 0 write files and report. Otherwise :class:`World` is a single
 process and no ``torch.distributed`` call is made.
 
+Stopping such a run: ``torchrun`` forwards the ``SIGTERM`` or ``SIGINT`` it
+gets to every worker, but a scheduler may signal only some of them, and the
+signals land between different steps. After every step the ranks therefore
+agree on the largest signal any of them has seen (:meth:`World.agree_max`, one
+number over Gloo), so all of them stop after the same step, and rank 0 saves
+that step before the closing barrier.
+
 Ending such a process: once DistributedDataParallel has been built, torch
 keeps the process group alive in C++ after ``destroy_process_group()`` (its
 Gloo threads are still running; pytorch/pytorch#107298), and about one
@@ -21,8 +28,8 @@ import os
 import sys
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext, suppress
-from dataclasses import dataclass
-from typing import NoReturn
+from dataclasses import dataclass, field, replace
+from typing import Any, NoReturn
 
 import torch
 import torch.distributed as dist
@@ -37,6 +44,8 @@ class World:
     rank: int = 0
     local_rank: int = 0
     size: int = 1
+    #: A Gloo group for :meth:`agree_max` (None: the default group is Gloo already).
+    control_group: Any = field(default=None, compare=False, repr=False)
 
     @property
     def distributed(self) -> bool:
@@ -58,6 +67,20 @@ class World:
         if self.distributed:
             dist.all_reduce(tensor, op=dist.ReduceOp.SUM)
         return tensor
+
+    def agree_max(self, value: int) -> int:
+        """The largest of ``value`` over all processes; every process gets the same answer.
+
+        One host-side all-reduce of a single number over Gloo, so it neither
+        waits for the GPU nor touches the training's NCCL stream: cheap enough
+        to ask after every step whether some rank was told to stop (and by
+        which signal).
+        """
+        if not self.distributed:
+            return value
+        vote = torch.tensor([value], dtype=torch.int64)
+        dist.all_reduce(vote, op=dist.ReduceOp.MAX, group=self.control_group)
+        return int(vote.item())
 
 
 def _env_int(name: str, default: int) -> int:
@@ -81,13 +104,22 @@ def distributed_world(device: torch.device) -> Iterator[World]:
         local_rank=_env_int("LOCAL_RANK", 0),
         size=_env_int("WORLD_SIZE", 1),
     )
-    if not world.distributed or dist.is_initialized():
+    if not world.distributed:
         yield world
+        return
+    if dist.is_initialized():
+        control = _control_group()
+        try:
+            yield replace(world, control_group=control)
+        finally:
+            if control is not None:
+                dist.destroy_process_group(control)
         return
     if device.type == "cuda":
         torch.cuda.set_device(world.local_rank)
     dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
     try:
+        world = replace(world, control_group=_control_group())
         yield world
     except BaseException:
         # The other ranks may be blocked in a collective; waiting for them here would
@@ -99,6 +131,13 @@ def distributed_world(device: torch.device) -> Iterator[World]:
     else:
         dist.barrier()
     dist.destroy_process_group()
+
+
+def _control_group() -> Any:
+    """A Gloo group beside a non-Gloo (NCCL) default group, for :meth:`World.agree_max`."""
+    if dist.get_backend() == "gloo":
+        return None
+    return dist.new_group(backend="gloo")
 
 
 #: Whether this process has built a DistributedDataParallel (see the module docstring).

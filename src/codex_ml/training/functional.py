@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import signal
 import time
 import warnings
 from collections.abc import Callable, Iterable, Sequence
@@ -56,8 +57,9 @@ class TrainResult:
     tokens_seen: int  # training tokens consumed, over all processes
     wall_time: float  # seconds spent in this call
     checkpoint: Path | None  # the last checkpoint written or resumed from
-    interrupted: bool  # stopped early by Ctrl-C
+    interrupted: bool  # stopped early by Ctrl-C or SIGTERM (after saving, with output_dir)
     first_loss: float | None  # training loss of this call's first step
+    stop_signal: str | None = None  # "SIGINT" or "SIGTERM" when interrupted (any rank's)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -106,7 +108,7 @@ class FunctionalTrainer:
             torch_threads(self.num_threads),
             distributed_world(device) as world,
             GracefulInterrupt(
-                notice=self._interrupt_notice() if world.is_main else None
+                notice=self._interrupt_notice if world.is_main else None
             ) as interrupt,
         ):
             device = world.device(device)
@@ -120,8 +122,10 @@ class FunctionalTrainer:
             run = _Run(self, model, train_blocks.to(device), world, device, callbacks, started)
             return run.train(None if eval_blocks is None else eval_blocks.to(device), interrupt)
 
-    def _interrupt_notice(self) -> str:
+    def _interrupt_notice(self, signum: signal.Signals) -> str:
         then = "save a checkpoint and stop" if self.output_dir is not None else "stop"
+        if signum == signal.SIGTERM:
+            return f"Terminated (SIGTERM): finishing this step, then I will {then}."
         return f"Interrupted: finishing this step, then I will {then}. Ctrl-C again aborts at once."
 
     def config(self) -> dict[str, Any]:
@@ -260,6 +264,7 @@ class _Run:
         first_step = self.step + 1
         window = _Window(self.step, self.tokens_seen, self.device)
         interrupted = False
+        stop_signal = 0  # the signal that stopped the run, agreed by all ranks
         while self.step < t.max_steps:
             self.step += 1
             lr = lr_at(
@@ -281,18 +286,21 @@ class _Run:
             self.tokens_seen += self.tokens_per_step
 
             checkpoint_now = bool(t.checkpoint_every) and self.step % t.checkpoint_every == 0
+            # A stop request (Ctrl-C, SIGTERM) is agreed by all ranks after every step,
+            # so they all stop at this same step and save it together.
+            stop_signal = self.world.agree_max(interrupt.signum)
+            interrupted = stop_signal != 0 and self.step < t.max_steps  # else: it is done
             # Only log steps read the loss back from the device; a checkpoint step is
-            # one too, so that a NaN is caught before it could be saved. Across ranks the
-            # stop request is agreed there as well, so all ranks stop at the same step.
+            # one too, so that a NaN is caught before it could be saved.
             log_now = (
                 self.step == first_step
                 or self.step % t.log_every == 0
                 or self.step == t.max_steps
                 or checkpoint_now
-                or (interrupt.requested and not self.world.distributed)
+                or interrupted
             )
             if log_now:
-                interrupted = self._log(window, lr, interrupt.requested)
+                self._log(window, lr)
             paused = time.perf_counter()
             if eval_blocks is not None and t.eval_every and self.step % t.eval_every == 0:
                 self._evaluate(eval_blocks)
@@ -320,14 +328,14 @@ class _Run:
             checkpoint=self.checkpoint,
             interrupted=interrupted,
             first_loss=self.first_loss,
+            stop_signal=signal.Signals(stop_signal).name if interrupted else None,
         )
 
     # --- what happens at log, eval and checkpoint steps ------------------------
 
-    def _log(self, window: _Window, lr: float, stop_requested: bool) -> bool:
-        """Read the window's mean loss (all ranks), reject NaN, report; returns "stop now"."""
-        stop = torch.tensor(float(stop_requested), device=self.device)
-        loss_sum, stops = self.world.all_sum(torch.stack([window.loss_sum, stop])).tolist()
+    def _log(self, window: _Window, lr: float) -> None:
+        """Read the window's mean loss (all ranks), reject NaN, report."""
+        loss_sum = self.world.all_sum(window.loss_sum.clone()).item()
         steps = self.step - window.start_step
         loss = loss_sum / (steps * self.world.size)
         if not math.isfinite(loss):
@@ -354,7 +362,6 @@ class _Run:
             },
             keep=True,
         )
-        return stops > 0
 
     def _evaluate(self, eval_blocks: Blocks) -> None:
         results = evaluate(

@@ -1,41 +1,79 @@
-"""Ctrl-C as a request to stop cleanly, not an exception in the middle of a step."""
+"""Ctrl-C and SIGTERM as a request to stop cleanly, not an exception in the middle of a step.
+
+``SIGTERM`` is what Slurm and Kubernetes send before ``SIGKILL``, and what
+``torchrun`` forwards to its workers when it is itself told to stop (it
+forwards Ctrl-C as ``SIGINT``). Both mean the same to a training run: finish
+the step, save a checkpoint, stop. They differ in what a repeat means: a second
+Ctrl-C is a person who does not want to wait, so it aborts at once; a second
+``SIGTERM`` is a launcher or a scheduler repeating itself (Slurm signals every
+process of a job step, and ``torchrun`` forwards what it got on top), so it is
+ignored: the sender's ``SIGKILL`` at the end of its grace period is the hard stop.
+"""
 
 from __future__ import annotations
 
 import signal
 import sys
 import threading
+from collections.abc import Callable
 from types import FrameType, TracebackType
+
+#: The signals that ask a run to stop at its next step.
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+def exit_status(signal_name: str | None) -> int:
+    """The exit status of a run that stopped at a checkpoint because of ``signal_name``.
+
+    ``128 + N``, the status the signal itself gives a process it ends (130 for
+    ``SIGINT``, 143 for ``SIGTERM``), so scripts written for the old behaviour
+    see the status they expect; 130 when the signal is unknown (``None``).
+    """
+    if signal_name is None:
+        return 128 + signal.SIGINT
+    return 128 + signal.Signals[signal_name]
 
 
 class GracefulInterrupt:
-    """While active, the first SIGINT sets :attr:`requested`; a second one raises as usual.
+    """While active, the first SIGINT or SIGTERM sets :attr:`requested` (and :attr:`signum`).
 
-    Signal handlers can only be installed from the main thread; elsewhere this
-    does nothing and Ctrl-C keeps its usual meaning. The previous handler is
-    restored on exit.
+    A later SIGINT raises ``KeyboardInterrupt`` as usual; a later SIGTERM is
+    ignored. Signal handlers can only be installed from the main thread;
+    elsewhere this does nothing and both signals keep their usual meaning.
+    The previous handlers are restored on exit.
     """
 
-    def __init__(self, *, notice: str | None = None) -> None:
-        self.requested = False
-        self._notice = notice  # printed to stderr on the first SIGINT
-        self._installed = False
-        self._previous: signal.Handlers | object = signal.SIG_DFL
+    def __init__(self, *, notice: Callable[[signal.Signals], str] | None = None) -> None:
+        self.signum = 0  # the number of the signal that asked first; 0: none yet
+        self._notice = notice  # what to print to stderr on the first signal
+        self._previous: dict[signal.Signals, object] = {}
+
+    @property
+    def requested(self) -> bool:
+        return self.signum != 0
+
+    @property
+    def signal(self) -> str | None:
+        """``"SIGINT"`` or ``"SIGTERM"``: the signal that asked first (None: none yet)."""
+        return signal.Signals(self.signum).name if self.signum else None
 
     def __enter__(self) -> GracefulInterrupt:
         if threading.current_thread() is threading.main_thread():
-            previous = signal.signal(signal.SIGINT, self._handle)
-            # None: a handler not installed from Python, which cannot be restored; use the default.
-            self._previous = signal.default_int_handler if previous is None else previous
-            self._installed = True
+            for signum in STOP_SIGNALS:
+                previous = signal.signal(signum, self._handle)
+                # None: a handler not installed from Python, which cannot be restored.
+                default = signal.default_int_handler if signum == signal.SIGINT else signal.SIG_DFL
+                self._previous[signum] = default if previous is None else previous
         return self
 
     def _handle(self, signum: int, frame: FrameType | None) -> None:
         if self.requested:
-            raise KeyboardInterrupt
-        self.requested = True
-        if self._notice:
-            print(f"\n{self._notice}", file=sys.stderr, flush=True)
+            if signum == signal.SIGINT:
+                raise KeyboardInterrupt
+            return  # SIGTERM again: the sender's SIGKILL is the hard stop
+        self.signum = int(signum)
+        if self._notice is not None:
+            print(f"\n{self._notice(signal.Signals(signum))}", file=sys.stderr, flush=True)
 
     def __exit__(
         self,
@@ -43,6 +81,6 @@ class GracefulInterrupt:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        if self._installed:
-            signal.signal(signal.SIGINT, self._previous)
-            self._installed = False
+        for signum, previous in self._previous.items():
+            signal.signal(signum, previous)  # type: ignore[arg-type]
+        self._previous = {}
