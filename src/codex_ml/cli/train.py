@@ -186,6 +186,11 @@ def run(argv: Sequence[str]) -> int:
 
         precheck(invocation.config_name, invocation.overrides, invocation.config_dirs)
         jobs = jobs_of(invocation)
+        if not invocation.show:
+            from codex_ml.run.precheck import check_config
+
+            for job in jobs:
+                check_config(job.cfg)
         if invocation.multirun and not _is_main_process():
             raise ConfigError("-m (multirun) cannot be combined with torchrun.", where="-m")
     except Exception as exc:

@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from codex_ml.config.errors import ConfigError
+from codex_ml.config.kwarg_types import check_kwarg_type
+from codex_ml.config.signatures import static_signature
 
 
 @dataclass(frozen=True)
@@ -35,30 +37,40 @@ def spec_from(
     return ComponentSpec(kind, node["name"], kwargs, where)
 
 
-def check_spec(spec: ComponentSpec, *, provided: tuple[str, ...] = ()) -> Any:
+def check_spec(
+    spec: ComponentSpec,
+    *,
+    provided: tuple[str, ...] = (),
+    internal: tuple[str, ...] = (),
+    load: bool = True,
+) -> Any:
     """The factory for ``spec``, after checking every kwarg against its signature.
 
-    ``provided`` names the arguments codex-ml passes itself (``vocab_size`` say),
-    so they count as given.
+    ``provided`` names the arguments codex-ml passes itself where the config
+    leaves them unset (``vocab_size`` say), so they count as given;
+    ``internal`` names the ones codex-ml always sets (a trainer's
+    ``output_dir``), which a config may not. With ``load=False`` a lazy entry
+    is checked from its source without importing it, and None is returned.
     """
-    from codex_ml.registry import RegistryError, get_registry
-
-    try:
-        factory = get_registry(spec.kind).get(spec.name)
-    except RegistryError as exc:
-        raise ConfigError(f"{spec.where}.name: {exc}", where=f"{spec.where}.name") from exc
-    try:
-        parameters = inspect.signature(factory).parameters
-    except (TypeError, ValueError):
+    signature, factory = _signature_of(spec, load)
+    if signature is None:
         return factory  # no signature to check against (a builtin, say)
+    parameters = signature.parameters
     if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()):
         return factory
     accepted = [
         name
         for name, p in parameters.items()
         if p.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+        and name not in internal
     ]
-    for name in spec.kwargs:
+    for name, value in spec.kwargs.items():
+        if name in internal:
+            raise ConfigError(
+                f"{spec.where}.{name}: codex-ml sets {name!r} itself, so a config may not; "
+                f"remove it (the run directory is hydra.run.dir, a resume is training.resume).",
+                where=f"{spec.where}.{name}",
+            )
         if name not in accepted:
             close = difflib.get_close_matches(name, accepted, n=1)
             hint = f" Did you mean {close[0]!r}?" if close else ""
@@ -67,6 +79,7 @@ def check_spec(spec: ComponentSpec, *, provided: tuple[str, ...] = ()) -> Any:
                 f"It accepts: {', '.join(accepted) or '(nothing)'}.",
                 where=f"{spec.where}.{name}",
             )
+        check_kwarg_type(f"{spec.where}.{name}", value, parameters[name].annotation)
     missing = [
         name
         for name in accepted
@@ -82,6 +95,27 @@ def check_spec(spec: ComponentSpec, *, provided: tuple[str, ...] = ()) -> Any:
             where=spec.where,
         )
     return factory
+
+
+def _signature_of(spec: ComponentSpec, load: bool) -> tuple[inspect.Signature | None, Any]:
+    """(signature, factory); from source alone for a lazy entry when ``load`` is False."""
+    from codex_ml.registry import RegistryError, get_registry
+
+    registry = get_registry(spec.kind)
+    try:
+        if not load:
+            info = registry.describe(spec.name)
+            if info.status == "lazy" and info.target:
+                signature = static_signature(info.target)
+                if signature is not None:
+                    return signature, None
+        factory = registry.get(spec.name)
+    except RegistryError as exc:
+        raise ConfigError(f"{spec.where}.name: {exc}", where=f"{spec.where}.name") from exc
+    try:
+        return inspect.signature(factory), factory
+    except (TypeError, ValueError):
+        return None, factory
 
 
 def build_component(spec: ComponentSpec, factory: Any, **extra: Any) -> Any:

@@ -53,7 +53,7 @@ def locate_object(obj: Any) -> Location:
     return Location(file, line, first_line(inspect.getdoc(obj)))
 
 
-def _module_file(module: str) -> str | None:
+def module_file(module: str) -> str | None:
     # The top-level name goes through every finder (editable installs use their
     # own); find_spec never executes a top-level module. Submodules are found on
     # their package's path by PathFinder, which does not import the package.
@@ -72,7 +72,7 @@ def _module_file(module: str) -> str | None:
 def locate_target(target: str) -> Location:
     """File, line and docstring of ``module:attr`` without importing the module."""
     module, _, attr = target.partition(":")
-    file = _module_file(module.strip())
+    file = module_file(module.strip())
     if file is None or not file.endswith(".py"):
         return Location(file)
     try:

@@ -31,6 +31,8 @@ GROUP_KINDS = {
 }
 #: Keys in a fragment that codex-ml reads itself rather than passing to the factory.
 RESERVED = {"training": ("resume",), "metrics": ("input",)}
+#: Factory parameters codex-ml always sets itself (``trainer_extras``); never from a config.
+INTERNAL_PARAMETERS = {"training": ("output_dir", "resume_from")}
 #: What a metric scores, for the catalogue's metrics (others say so with `input:`).
 METRIC_INPUTS = ("token-nll", "token-ids", "generations", "references")
 
@@ -97,7 +99,8 @@ def plan(config: Mapping[str, Any], groups: tuple[str, ...] = tuple(GROUP_KINDS)
         spec = spec_from(config[group], GROUP_KINDS[group], group, reserved=RESERVED.get(group, ()))
         provided = ("vocab_size",) if group == "model" else ()
         specs[group] = spec
-        factories[group] = check_spec(spec, provided=provided)
+        internal = INTERNAL_PARAMETERS.get(group, ())
+        factories[group] = check_spec(spec, provided=provided, internal=internal)
     result = Plan(dict(config), specs, factories)
     for alias, node in (config.get("metrics") or {}).items():
         where = f"metrics.{alias}"

@@ -25,8 +25,9 @@ def write_invocation(
     """Record the unresolved config, the overrides and the preset name of a run."""
     from omegaconf import OmegaConf
 
-    record = run_dir / RECORD_DIR
-    record.mkdir(exist_ok=True)
+    from codex_ml.fsio import make_dir, write_atomic
+
+    record = make_dir(run_dir / RECORD_DIR)
     job = OmegaConf.to_container(cfg, resolve=False)
     assert isinstance(job, dict)
     job.pop("hydra", None)
@@ -42,9 +43,9 @@ def write_invocation(
             "overrides": {"task": list(overrides)},
         }
     }
-    _write(record / "config.yaml", OmegaConf.to_yaml(job))
-    _write(record / "overrides.yaml", OmegaConf.to_yaml(list(overrides)))
-    _write(record / "hydra.yaml", OmegaConf.to_yaml(hydra))
+    write_atomic(record / "config.yaml", OmegaConf.to_yaml(job))
+    write_atomic(record / "overrides.yaml", OmegaConf.to_yaml(list(overrides)))
+    write_atomic(record / "hydra.yaml", OmegaConf.to_yaml(hydra))
 
 
 def recorded_config_dirs(run_dir: Path) -> list[str]:
@@ -56,7 +57,3 @@ def recorded_config_dirs(run_dir: Path) -> list[str]:
         return []
     dirs = OmegaConf.select(OmegaConf.load(hydra_file), "hydra.runtime.config_dirs")
     return [str(d) for d in dirs] if dirs is not None else []
-
-
-def _write(path: Path, text: str) -> None:
-    path.write_text(text, encoding="utf-8")  # TODO(lead): the safe writer once it lands

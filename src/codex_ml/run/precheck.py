@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from codex_ml.config import ComponentSpec, ConfigError, check_spec
-from codex_ml.run.assemble import GROUP_KINDS
+from codex_ml.run.assemble import GROUP_KINDS, INTERNAL_PARAMETERS
 from codex_ml.run.compose import check_hydra_overrides, compose_config
 
 _OVERRIDE = re.compile(r"^(?P<key>[A-Za-z_+~][\w.@:/+~-]*)=(?P<value>.*)$", re.S)
@@ -51,25 +51,114 @@ def check_overrides(
     overrides: Sequence[tuple[str, str]],
     extra_dirs: Sequence[str | Path] = (),
 ) -> None:
-    """Compose the chosen presets and check each ``group.param`` override against them."""
+    """Compose the chosen presets and check each override's key against them.
+
+    Unknown sections, group paths written as keys (``model/offline=minilm``),
+    unknown ``run.*`` settings and parameters no factory takes are refused with
+    the names that would work; factories are read from source, not imported.
+    """
     choices = [f"{k}={v.split(',')[0]}" for k, v in overrides if k in (*GROUP_KINDS, "metrics")]
     cfg = compose_config(config_name, choices, extra_dirs)
-    for key, _ in overrides:
-        group, _, param = key.partition(".")
-        if group in GROUP_KINDS and param and "." not in param:
-            _check_param(cfg, group, param, overrides)
+    groups = config_groups(extra_dirs)
+    for key, value in overrides:
+        bare = key.lstrip("+~")
+        section, _, param = bare.partition(".")
+        if "/" in section:
+            _check_group_path(bare, value, cfg)
+        elif section == "hydra" or (bare in groups and not param):
+            continue  # Hydra's settings are checked apart; a group choice (+experiment=x)
+        elif section not in cfg:
+            known = [k for k in (*cfg.keys(), *sorted(groups)) if k != "hydra" and "/" not in k]
+            _unknown(bare, section, known, "config section")
+        elif section in GROUP_KINDS and param and "." not in param:
+            _check_param(cfg, section, param, overrides, added=key.startswith("+"))
+        elif section == "run" and param:
+            run_keys = list(cfg.run.keys())
+            if param.split(".")[0] not in run_keys:
+                _unknown(bare, param, run_keys, "run setting")
 
 
-def _check_param(cfg: Any, group: str, param: str, overrides: Sequence[tuple[str, str]]) -> None:
+def config_groups(extra_dirs: Sequence[str | Path] = ()) -> set[str]:
+    """The config groups (preset folders) of the bundled presets and of each ``-cd`` folder."""
+    from codex_ml.resources import configs_dir
+
+    found = set()
+    for root in (configs_dir(), *map(Path, extra_dirs)):
+        for folder in Path(root).expanduser().rglob("*"):
+            if folder.is_dir() and any(folder.glob("*.yaml")):
+                found.add(folder.relative_to(Path(root).expanduser()).as_posix())
+    return found
+
+
+def _unknown(key: str, name: str, known: Sequence[str], what: str) -> None:
+    import difflib
+
+    close = difflib.get_close_matches(name, list(known), n=1)
+    hint = f" Did you mean {close[0]!r}?" if close else ""
+    raise ConfigError(
+        f"{key}: there is no {what} {name!r}.{hint} Known: {', '.join(dict.fromkeys(known))}.",
+        where=key,
+    )
+
+
+def _check_group_path(key: str, value: str, cfg: Any) -> None:
+    """``model/offline=minilm`` is ``model=offline/minilm``: Hydra's own error does not say so."""
+    group, _, rest = key.partition("/")
+    if group in cfg:
+        raise ConfigError(
+            f"{key}={value}: the config group is {group!r}, and the preset's folder is part of "
+            f"the preset's name; write {group}={rest}/{value}.",
+            where=key,
+        )
+
+
+def _check_param(
+    cfg: Any, group: str, param: str, overrides: Sequence[tuple[str, str]], *, added: bool
+) -> None:
     node = cfg.get(group)
     # keys(), not `in node`: OmegaConf reports a ??? (mandatory) value as absent
     if node is None or param in node.keys() or param == "name":  # noqa: SIM118
         return
-    name = next((v for k, v in overrides if k == f"{group}.name"), node.get("name"))
+    name = next((v for k, v in overrides if k.lstrip("+") == f"{group}.name"), node.get("name"))
     spec = ComponentSpec(GROUP_KINDS[group], str(name), {param: None}, group)
-    check_spec(spec, provided=(*node.keys(), "vocab_size"))
+    check_spec(
+        spec,
+        provided=(*node.keys(), "vocab_size"),
+        internal=INTERNAL_PARAMETERS.get(group, ()),
+        load=False,
+    )
+    if added:
+        return
     raise ConfigError(  # the factory takes it, but the preset does not list it
         f"{group}.{param}: the {group} preset does not set {param!r}; add it with "
         f"+{group}.{param}=<value>.",
         where=f"{group}.{param}",
     )
+
+
+def check_config(cfg: Any) -> None:
+    """Check every component of a composed config against its factory, importing none.
+
+    Names and value types (from the factories' annotations) of presets and
+    overrides alike, so ``model.n_layer=abc`` fails in a second, before torch.
+    """
+    from codex_ml.config import spec_from
+    from codex_ml.run.assemble import RESERVED, resolve
+
+    config = resolve(cfg)
+    specs = [
+        (group, spec_from(config[group], kind, group, reserved=RESERVED.get(group, ())))
+        for group, kind in GROUP_KINDS.items()
+        if group in config
+    ]
+    specs += [
+        ("metrics", spec_from(node, "metric", f"metrics.{alias}", reserved=RESERVED["metrics"]))
+        for alias, node in (config.get("metrics") or {}).items()
+    ]
+    for group, spec in specs:
+        check_spec(
+            spec,
+            provided=("vocab_size",) if group == "model" else (),
+            internal=INTERNAL_PARAMETERS.get(group, ()),
+            load=False,
+        )

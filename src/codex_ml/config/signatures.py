@@ -1,0 +1,129 @@
+"""A factory's parameters, read from its source where it has not been imported yet.
+
+Checking ``model.n_layr=2`` against ``build_decoder_only`` used to import the
+model's module, and with it torch: three seconds before a one-line typo error.
+A lazy entry's target (``module:function`` or ``module:Class``) is found
+without importing it, as ``codex-ml plugins show`` does, and its signature
+read from the syntax tree: names, kinds, whether a default exists, and each
+annotation as the text it is written as. Anything unusual (a decorator, a
+class without its own ``__init__``) returns ``None``, and the caller imports.
+"""
+
+from __future__ import annotations
+
+import ast
+import inspect
+
+#: The default of a parameter read from source: present, but never evaluated.
+HAS_DEFAULT = object()
+
+
+def static_signature(target: str) -> inspect.Signature | None:
+    """The signature of ``module:attr`` read from its source, or None when that is not sure."""
+    from codex_ml.registry.provenance import module_file
+
+    module, _, attr = target.partition(":")
+    file = module_file(module.strip())
+    if file is None or not file.endswith(".py"):
+        return None
+    try:
+        with open(file, encoding="utf-8") as handle:
+            tree = ast.parse(handle.read(), filename=file)
+    except (OSError, SyntaxError, ValueError):
+        return None
+    node = _find(tree, attr.strip().split("."))
+    if isinstance(node, ast.ClassDef):
+        return _class_signature(node)
+    if isinstance(node, ast.FunctionDef) and not node.decorator_list:
+        return _signature(node.args, skip_first=False)
+    return None
+
+
+def _class_signature(node: ast.ClassDef) -> inspect.Signature | None:
+    """``__init__``'s parameters, or a plain dataclass's fields; None for anything else."""
+    decorators = {_decorator_name(d): d for d in node.decorator_list}
+    if not set(decorators) <= {"final", "dataclass"} or node.bases:
+        return None  # inherited or generated some other way: import and ask
+    init = _find(node, ["__init__"])
+    if isinstance(init, ast.FunctionDef) and not init.decorator_list:
+        return _signature(init.args, skip_first=True)
+    if "dataclass" not in decorators:
+        return None
+    options = decorators["dataclass"]
+    keywords = {k.arg: k.value for k in getattr(options, "keywords", [])}
+    if "init" in keywords:
+        return None
+    only = keywords.get("kw_only")
+    how = (
+        inspect.Parameter.KEYWORD_ONLY
+        if isinstance(only, ast.Constant) and only.value is True
+        else inspect.Parameter.POSITIONAL_OR_KEYWORD
+    )
+    fields = [
+        inspect.Parameter(
+            statement.target.id,
+            how,
+            default=HAS_DEFAULT if statement.value is not None else inspect.Parameter.empty,
+            annotation=ast.unparse(statement.annotation),
+        )
+        for statement in node.body
+        if isinstance(statement, ast.AnnAssign)
+        and isinstance(statement.target, ast.Name)
+        and "ClassVar" not in ast.unparse(statement.annotation)
+    ]
+    return inspect.Signature(fields)
+
+
+def _decorator_name(node: ast.expr) -> str:
+    if isinstance(node, ast.Call):
+        node = node.func
+    if isinstance(node, ast.Attribute):
+        return node.attr
+    return node.id if isinstance(node, ast.Name) else "?"
+
+
+def _find(node: ast.AST, path: list[str]) -> ast.AST | None:
+    for name in path:
+        node = next(  # type: ignore[assignment]
+            (
+                child
+                for child in getattr(node, "body", [])
+                if isinstance(child, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef)
+                and child.name == name
+            ),
+            None,
+        )
+        if node is None:
+            return None
+    return node
+
+
+def _signature(args: ast.arguments, *, skip_first: bool) -> inspect.Signature:
+    kind = inspect.Parameter
+    positional = [(a, kind.POSITIONAL_ONLY) for a in args.posonlyargs]
+    positional += [(a, kind.POSITIONAL_OR_KEYWORD) for a in args.args]
+    defaults = [None] * (len(positional) - len(args.defaults)) + list(args.defaults)
+    params = [
+        _parameter(arg, how, default is not None)
+        for (arg, how), default in zip(positional, defaults, strict=True)
+    ]
+    if skip_first and params:
+        params = params[1:]
+    if args.vararg:
+        params.append(_parameter(args.vararg, kind.VAR_POSITIONAL, False))
+    params += [
+        _parameter(arg, kind.KEYWORD_ONLY, default is not None)
+        for arg, default in zip(args.kwonlyargs, args.kw_defaults, strict=True)
+    ]
+    if args.kwarg:
+        params.append(_parameter(args.kwarg, kind.VAR_KEYWORD, False))
+    return inspect.Signature(params)
+
+
+def _parameter(arg: ast.arg, kind: inspect._ParameterKind, has_default: bool) -> inspect.Parameter:
+    return inspect.Parameter(
+        arg.arg,
+        kind,
+        default=HAS_DEFAULT if has_default else inspect.Parameter.empty,
+        annotation=ast.unparse(arg.annotation) if arg.annotation else inspect.Parameter.empty,
+    )
