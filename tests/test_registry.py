@@ -93,6 +93,31 @@ def test_case_and_space_variants_are_one_key(registry: Registry, variant: str) -
     assert registry.list() == ["toy"]
 
 
+@pytest.mark.parametrize("variant", ["\uff50\uff50\uff4c", "\uff30PL", " \uff50pl\u3000"])
+def test_a_compatibility_form_is_the_same_key(registry: Registry, variant: str) -> None:
+    """Fullwidth ``\\uff50\\uff50\\uff4c`` reads as ``ppl``, so it is ``ppl`` (NFKC)."""
+    registry.register("ppl", build_one)
+    assert registry.get(variant) is build_one
+    with pytest.raises(RegistryConflictError):
+        registry.register(variant, build_two)
+    assert registry.list() == ["ppl"]
+
+
+@pytest.mark.parametrize(
+    "bad", ["ppl\u200b", "p\u200dpl", "\ufeffppl", "ppl\nfake  row", "a\x1b[2Jb", "p\ufe0fpl"]
+)
+def test_a_key_holding_an_invisible_character_is_refused(registry: Registry, bad: str) -> None:
+    """``ppl\\u200b`` prints like ``ppl``, and ``\\n`` would forge a row of a listing."""
+    registry.register("ppl", build_one)
+    with pytest.raises(ValueError, match=r"widget registry keys must hold only visible") as caught:
+        registry.register(bad, build_two)
+    assert "U+" in str(caught.value)
+    with pytest.raises(ValueError, match="visible"):
+        registry.get(bad)
+    assert bad not in registry
+    assert registry.list() == ["ppl"]
+
+
 def test_variant_of_a_taken_key_is_a_conflict(registry: Registry) -> None:
     registry.register("toy", build_one)
     with pytest.raises(RegistryConflictError):
@@ -398,6 +423,51 @@ def test_sixteen_threads_load_a_lazy_entry_exactly_once(module_dir: Path) -> Non
     assert log.read_text().splitlines() == ["import", "resolve"]
 
 
+def test_an_entry_asking_for_itself_at_import_is_a_load_error_naming_the_cycle(
+    module_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """It used to wait for itself for ever: ``get`` and ``doctor`` hung."""
+    registry = Registry("widget", sources=[StaticSource({"selfish": "selfish_mod:build"})])
+    monkeypatch.setitem(sys.modules, "cycle_holder", _holder(registry))
+    (module_dir / "selfish_mod.py").write_text(
+        "import cycle_holder\ncycle_holder.registry.get('selfish')\ndef build():\n    return 1\n"
+    )
+    with pytest.raises(RegistryLoadError) as caught:
+        registry.get("selfish")
+    message = str(caught.value)
+    assert "asked for itself while it was being imported" in message
+    assert "(widget 'selfish' -> widget 'selfish')" in message
+    assert isinstance(caught.value.__cause__, RegistryLoadError)  # raised inside its import
+    assert registry.describe("selfish").status == "failed"
+
+
+def test_two_entries_asking_for_each_other_are_a_load_error_naming_the_cycle(
+    module_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    source = StaticSource({"ping": "ping_mod:build", "pong": "pong_mod:build", "fine": "ok:b"})
+    registry = Registry("widget", sources=[source])
+    monkeypatch.setitem(sys.modules, "cycle_holder", _holder(registry))
+    for name, other in (("ping", "pong"), ("pong", "ping")):
+        (module_dir / f"{name}_mod.py").write_text(
+            f"import cycle_holder\ncycle_holder.registry.get({other!r})\n"
+            "def build():\n    return 1\n"
+        )
+    (module_dir / "ok.py").write_text("def b():\n    return 'fine'\n")
+    with pytest.raises(RegistryLoadError) as caught:
+        registry.get("ping")
+    assert "(widget 'ping' -> widget 'pong' -> widget 'ping')" in str(caught.value)
+    assert registry.get("fine")() == "fine"
+
+
+def _holder(registry: Registry) -> object:
+    """A module that test modules import to reach the registry under test."""
+    import types
+
+    holder = types.ModuleType("cycle_holder")
+    holder.registry = registry  # type: ignore[attr-defined]
+    return holder
+
+
 # -- errors ----------------------------------------------------------------------------------------
 
 
@@ -479,6 +549,37 @@ def test_temporary_registers_for_the_block_only(registry: Registry) -> None:
         assert registry.get("temp") is build_one
         raise RuntimeError("leave the block")
     assert "temp" not in registry
+
+
+@pytest.mark.parametrize("base", [None, build_one], ids=["free key", "registered key"])
+def test_overlapping_temporary_blocks_end_in_any_order(
+    registry: Registry, base: Callable[[], str] | None
+) -> None:
+    """The first block to open may end first: the key still ends as it was before both."""
+    if base is not None:
+        registry.register("temp", base)
+    first, second = registry.temporary("temp", build_two, override=True), None
+    first.__enter__()
+
+    def build_three() -> str:
+        return "three"
+
+    second = registry.temporary("temp", build_three, override=True)
+    second.__enter__()
+    assert registry.get("temp") is build_three
+    first.__exit__(None, None, None)
+    assert registry.get("temp") is build_three  # the block still open shows
+    second.__exit__(None, None, None)
+    if base is None:
+        assert "temp" not in registry
+    else:
+        assert registry.get("temp") is base
+
+
+def test_a_registration_inside_a_temporary_block_is_kept(registry: Registry) -> None:
+    with registry.temporary("temp", build_one):
+        registry.register("temp", build_two, override=True)
+    assert registry.get("temp") is build_two
 
 
 def _providers(registry: Registry, key: str) -> Sequence[str]:

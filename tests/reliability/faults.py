@@ -28,6 +28,7 @@ AMBIGUOUS = "ambiguous"  # one key, two factories: RegistryConflictError; doctor
 SLOW = "slow"  # works, but doctor names it as slow to import
 SHADOWED = "shadowed"  # a second copy is ignored; doctor names it
 NONE = "none"  # nothing is wrong to report: it lists and loads
+UNREADABLE = "unreadable"  # the distribution's entry points cannot be read; doctor names the file
 
 
 def logged(source: str, log: Path) -> str:
@@ -109,6 +110,51 @@ def codex_ml_register_metrics():
 def codex_ml_register_tokenizers():
     return {"rf_raises_tokenizer": build}
 """
+)
+
+
+def raising_hook(raised: str) -> str:
+    """A hook plugin whose metrics hook raises ``raised``; its tokenizer hook is healthy."""
+    return hook_module(
+        f"""
+import sys
+
+def build(scale=1.0):
+    return lambda preds, targets: scale
+
+@hookimpl
+def codex_ml_register_metrics():
+    raise {raised}
+
+@hookimpl
+def codex_ml_register_tokenizers():
+    return {{__name__ + "_tokenizer": build}}
+"""
+    )
+
+
+ITEMS_RAISE = """
+from collections.abc import Mapping
+
+class Treacherous(Mapping):
+    \"\"\"A mapping that looks fine until its items are read.\"\"\"
+
+    def __getitem__(self, key):
+        raise KeyError(key)
+
+    def __iter__(self):
+        return iter(["rf_never_listed"])
+
+    def __len__(self):
+        return 1
+
+    def items(self):
+        raise RuntimeError("rf: items() raised")
+"""
+#: An entry point whose module asks the registry for its own key while it is imported.
+SELF_GET = (
+    "from codex_ml.registry import metric_registry\n"
+    "metric_registry.get('rf_entry_point_self_get')\n" + HEALTHY_COMPONENT
 )
 
 
@@ -457,6 +503,131 @@ FAULTS: tuple[Fault, ...] = (
         error="while plugins were being loaded",
         healthy=("rf_looks_up_at_import_healthy",),
     ),
+    Fault(
+        "hook-exits-at-import",
+        "hook plugin raises SystemExit while it is imported (exit status 0)",
+        PROBLEM,
+        _hook_fault("hook-exits-at-import", "raise SystemExit\n"),
+        entry_point="rf_hook_exits_at_import",
+        error="failed to import: SystemExit (plugin code tried to end the process)",
+        healthy=("rf_hook_exits_at_import_healthy",),
+    ),
+    Fault(
+        "hook-sys-exit",
+        "hook implementation calls sys.exit(3)",
+        PROBLEM,
+        _hook_fault("hook-sys-exit", raising_hook("sys.exit(3)")),
+        entry_point="rf_hook_sys_exit",
+        error="raised in its metric hook: SystemExit: 3 (plugin code tried to end the process)",
+        healthy=("rf_hook_sys_exit_healthy", "rf_hook_sys_exit_tokenizer"),
+    ),
+    Fault(
+        "hook-keyboard-interrupt",
+        "hook implementation raises KeyboardInterrupt (no Ctrl-C was pressed)",
+        PROBLEM,
+        _hook_fault("hook-keyboard-interrupt", raising_hook("KeyboardInterrupt")),
+        entry_point="rf_hook_keyboard_interrupt",
+        error="raised in its metric hook: KeyboardInterrupt (raised by plugin code, not by Ctrl-C)",
+        healthy=("rf_hook_keyboard_interrupt_healthy", "rf_hook_keyboard_interrupt_tokenizer"),
+    ),
+    Fault(
+        "hook-generator-exit",
+        "hook implementation raises GeneratorExit",
+        PROBLEM,
+        _hook_fault("hook-generator-exit", raising_hook("GeneratorExit('rf: closed')")),
+        entry_point="rf_hook_generator_exit",
+        error="raised in its metric hook: GeneratorExit: rf: closed",
+        healthy=("rf_hook_generator_exit_healthy", "rf_hook_generator_exit_tokenizer"),
+    ),
+    Fault(
+        "hook-items-raise",
+        "hook returns a mapping whose items() raises",
+        PROBLEM,
+        _hook_fault("hook-items-raise", metrics_hook("Treacherous()", before=ITEMS_RAISE)),
+        entry_point="rf_hook_items_raise",
+        error="returned an invalid result from its metric hook: RuntimeError: rf: items() raised",
+        healthy=("rf_hook_items_raise_healthy",),
+    ),
+    Fault(
+        "entry-point-sys-exit",
+        "component entry point calls sys.exit(3) while it is imported",
+        LOAD,
+        _component_fault("entry-point-sys-exit", "import sys\nsys.exit(3)\n"),
+        entry_point="rf_entry_point_sys_exit",
+        key="rf_entry_point_sys_exit",
+        error="SystemExit: 3",
+        healthy=("rf_entry_point_sys_exit_healthy",),
+    ),
+    Fault(
+        "entry-point-keyboard-interrupt",
+        "component entry point raises KeyboardInterrupt while it is imported",
+        LOAD,
+        _component_fault("entry-point-keyboard-interrupt", "raise KeyboardInterrupt\n"),
+        entry_point="rf_entry_point_keyboard_interrupt",
+        key="rf_entry_point_keyboard_interrupt",
+        error="KeyboardInterrupt",
+        healthy=("rf_entry_point_keyboard_interrupt_healthy",),
+    ),
+    Fault(
+        "entry-point-generator-exit",
+        "component entry point raises GeneratorExit while it is imported",
+        LOAD,
+        _component_fault("entry-point-generator-exit", "raise GeneratorExit('rf: closed')\n"),
+        entry_point="rf_entry_point_generator_exit",
+        key="rf_entry_point_generator_exit",
+        error="GeneratorExit: rf: closed",
+        healthy=("rf_entry_point_generator_exit_healthy",),
+    ),
+    Fault(
+        "entry-point-base-exception",
+        "component entry point raises a BaseException subclass of its own",
+        LOAD,
+        _component_fault(
+            "entry-point-base-exception",
+            "class RfStop(BaseException):\n    pass\n\nraise RfStop('rf: stop')\n",
+        ),
+        entry_point="rf_entry_point_base_exception",
+        key="rf_entry_point_base_exception",
+        error="RfStop: rf: stop",
+        healthy=("rf_entry_point_base_exception_healthy",),
+    ),
+    Fault(
+        "entry-point-self-get",
+        "component entry point looks its own key up while it is imported",
+        LOAD,
+        _component_fault("entry-point-self-get", SELF_GET),
+        entry_point="rf_entry_point_self_get",
+        key="rf_entry_point_self_get",
+        error="it asked for itself while it was being imported, an import cycle "
+        "(metric 'rf_entry_point_self_get' -> metric 'rf_entry_point_self_get')",
+        healthy=("rf_entry_point_self_get_healthy",),
+    ),
+)
+
+
+def _not_utf8(site: Path, log: Path) -> list[Path]:
+    """A distribution whose entry_points.txt holds a Latin-1 byte (in a comment, even)."""
+    meta = install(
+        site,
+        "rf-not-utf8",
+        VERSION,
+        entry_points={METRICS: {"rf_not_utf8": "rf_not_utf8:build"}},
+        modules={"rf_not_utf8": HEALTHY_COMPONENT},
+        log=log,
+    )
+    with open(meta / "entry_points.txt", "ab") as fh:
+        fh.write(b"# caf\xe9 (Latin-1)\n")
+    return []
+
+
+#: Not in :data:`FAULTS`: other suites read every entry_points.txt of those as UTF-8.
+NOT_UTF8 = Fault(
+    "not-utf8",
+    "a distribution's entry_points.txt is not UTF-8",
+    UNREADABLE,
+    _not_utf8,
+    key="rf_not_utf8",
+    error="entry_points.txt is not valid UTF-8 (byte 0xe9 at offset",
 )
 
 

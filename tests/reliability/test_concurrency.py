@@ -209,3 +209,125 @@ def test_a_plugin_using_the_registries_as_it_loads_fails_alone_under_concurrent_
         assert len([m for m in problems if fault.distribution in m]) == 1
         report.record("faults_injected")
         report.record("runs_survived")
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("before", ["free", "registered"])
+def test_overlapping_temporary_blocks_on_one_key_leave_the_registry_as_it_was(
+    before: str,
+) -> None:
+    """16 threads, 20 rounds, every block on the same key with ``override=True``.
+
+    Blocks open and close in random order; whatever the order, once all have
+    ended the key is what it was before the first one (it used to keep one of
+    theirs in 14 rounds of 20).
+    """
+    from codex_ml.registry import Registry
+
+    registry = Registry("widget")
+    base = None
+    if before == "registered":
+
+        def base() -> str:
+            return "base"
+
+        registry.register("shared", base)
+    errors: list[BaseException] = []
+    wrong: list[int] = []
+    for round_ in range(20):
+        barrier = threading.Barrier(THREADS)
+
+        def overlap(index: int, barrier: threading.Barrier = barrier, seed: int = round_) -> None:
+            rng = random.Random(seed * 100 + index)
+
+            def mine() -> int:
+                return index
+
+            try:
+                barrier.wait()
+                time.sleep(rng.random() / 200)
+                with registry.temporary("shared", mine, override=True):
+                    time.sleep(rng.random() / 200)
+                    registry.get("shared")  # some open block's factory, never a closed one's
+            except BaseException as exc:  # reported below
+                errors.append(exc)
+
+        threads = [threading.Thread(target=overlap, args=(i,), daemon=True) for i in range(THREADS)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=30)
+        assert not [t for t in threads if t.is_alive()], "a thread hung"
+        if base is None and "shared" in registry:
+            wrong.append(round_)
+            registry.unregister("shared")
+        elif base is not None and registry.get("shared") is not base:
+            wrong.append(round_)
+            registry.register("shared", base, override=True)
+    assert errors == []
+    assert wrong == [], f"the key was left changed after {len(wrong)} of 20 rounds"
+    report.record("runs_survived")
+
+
+@pytest.mark.timeout(60)
+def test_two_entries_whose_imports_ask_for_each_other_from_two_threads_fail_not_hang(
+    tmp_path: Path, import_log: ImportLog, on_sys_path: Callable[..., None]
+) -> None:
+    """Thread 1 loads ping, whose import asks for pong; thread 2 loads pong, which asks for ping.
+
+    With one lock per entry each thread waited for the other's for ever. Now
+    the second to ask sees the cycle and gets a ``RegistryLoadError`` naming
+    it, which fails its import, which fails the other's: both are told, nothing
+    hangs, and the healthy entry beside them loads.
+    """
+    from codex_ml.registry import RegistryLoadError
+
+    asks = "import time\nfrom codex_ml.registry import metric_registry\ntime.sleep(0.3)\n"
+    install(
+        tmp_path / "site",
+        "rf-ping-pong",
+        "1.0",
+        entry_points={
+            METRICS: {
+                "rf_ping": "rf_ping:build",
+                "rf_pong": "rf_pong:build",
+                "rf_ping_pong_healthy": "rf_ping_pong_healthy:build",
+            }
+        },
+        modules={
+            "rf_ping": asks + "metric_registry.get('rf_pong')\n" + SLOW_COMPONENT,
+            "rf_pong": asks + "metric_registry.get('rf_ping')\n" + SLOW_COMPONENT,
+            "rf_ping_pong_healthy": SLOW_COMPONENT,
+        },
+        log=import_log.path,
+    )
+    on_sys_path(tmp_path / "site")
+    report.record("faults_injected")
+    metric_registry.list()
+    barrier = threading.Barrier(2)
+    outcomes: dict[str, BaseException | None] = {}
+
+    def load(key: str) -> None:
+        barrier.wait()
+        try:
+            metric_registry.get(key)
+            outcomes[key] = None
+        except BaseException as exc:  # reported below
+            outcomes[key] = exc
+
+    threads = [
+        threading.Thread(target=load, args=(k,), daemon=True) for k in ("rf_ping", "rf_pong")
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=10)
+    assert not [t for t in threads if t.is_alive()], "the two loads waited for each other"
+    assert all(isinstance(error, RegistryLoadError) for error in outcomes.values()), outcomes
+    messages = " ".join(str(error) for error in outcomes.values())
+    assert "an import cycle (metric 'rf_p" in messages
+    assert "metric 'rf_ping' -> metric 'rf_pong'" in messages or (
+        "metric 'rf_pong' -> metric 'rf_ping'" in messages
+    )
+    assert callable(metric_registry.get("rf_ping_pong_healthy"))
+    report.record("runs_survived")

@@ -36,11 +36,15 @@ from .faults import (
     HEALTHY_KEYS,
     LOAD,
     NONE,
+    NOT_UTF8,
     PROBLEM,
     SHADOWED,
     SLOW,
+    UNREADABLE,
     VERSION,
     Fault,
+    fault_named,
+    install,
 )
 
 #: Keys of the example plugins and the catalogue that must keep working next to any fault.
@@ -93,6 +97,16 @@ def assert_reported_once(fault: Fault, status: int, lines: list[str]) -> None:
     """The checks of one fault's report, by how it reaches the user."""
     messages = problem_messages()
     mine = [m for m in messages if fault.distribution in m]
+    if fault.reported == UNREADABLE:
+        file = os.path.join(f"{fault.distribution.replace('-', '_')}-{VERSION}.dist-info", "")
+        file += "entry_points.txt"
+        assert len(mine) == 1, messages
+        assert fault.error in mine[0] and file in mine[0]
+        assert f"distribution {fault.distribution} {VERSION}:" in mine[0]
+        failures = naming(lines, fault, "FAIL")
+        assert len(failures) == 1 and file in failures[0], lines
+        assert status == 1
+        return
     if fault.reported == PROBLEM:
         assert len(mine) == 1, messages
         assert f"plugin {fault.entry_point!r} ({fault.distribution} {VERSION})" in mine[0]
@@ -202,7 +216,7 @@ def test_plugins_list_in_a_fresh_process_warns_once_per_fault(
     from .faults import install_healthy
 
     install_healthy(site, import_log.path)
-    for fault in FAULTS:
+    for fault in (*FAULTS, NOT_UTF8):
         folders += fault.build(site, import_log.path)
         report.record("faults_injected")
     env = dict(os.environ)
@@ -222,11 +236,132 @@ def test_plugins_list_in_a_fresh_process_warns_once_per_fault(
     metrics = {entry["key"]: entry for entry in data["metric"]}
     assert set(HEALTHY_KEYS["metric"]) <= metrics.keys()
     assert metrics["rf_entry_point_import_error"]["status"] == "lazy"  # listed, not imported
-    for fault in FAULTS:
+    for fault in (*FAULTS, NOT_UTF8):
         mine = [p for p in data["problems"] if fault.distribution in p]
-        assert len(mine) == (1 if fault.reported == PROBLEM else 0), (fault, data["problems"])
+        reported = fault.reported in (PROBLEM, UNREADABLE)
+        assert len(mine) == (1 if reported else 0), (fault, data["problems"])
     # Listing imported the hook plugins, and not one component entry point.
     imported = set(import_log.modules())
     assert "rf_healthy_hooks" in imported
     assert not {"rf_healthy_ep", "rf_entry_point_slow_import", "rf_healthy_lazy"} & imported
+    report.record("runs_survived")
+
+
+@pytest.mark.timeout(120)
+def test_an_entry_points_file_that_is_not_utf8_is_a_fault_naming_the_file(
+    tmp_path: Path,
+    install_faults: InstallFaults,
+    import_log: ImportLog,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Its entries are ignored and it is reported once, naming the file; the others all work.
+
+    ``importlib.metadata`` decodes every entry_points.txt strictly, so the same
+    file makes any package's entry-point lookup raise ``UnicodeDecodeError``
+    (torch's import does one): a component whose import fails that way is told
+    which file to blame.
+    """
+    site = tmp_path / "site"
+    install(
+        site,
+        "rf-looks-up-entry-points",
+        VERSION,
+        entry_points={"codex_ml.metrics": {"rf_looks_up_entry_points": "rf_lookup:build"}},
+        modules={
+            "rf_lookup": "from importlib.metadata import entry_points\n"
+            "entry_points(group='torch.backends')\n\ndef build():\n    return len\n"
+        },
+        log=import_log.path,
+    )
+    install_faults(NOT_UTF8)
+    assert NOT_UTF8.key not in metric_registry.list()
+    assert_healthy_entries_load()
+    with pytest.raises(RegistryLoadError) as caught:
+        metric_registry.get("rf_looks_up_entry_points")
+    assert isinstance(caught.value.__cause__, UnicodeDecodeError)
+    assert "rf_not_utf8-6.0.1.dist-info" in str(caught.value) and "not UTF-8" in str(caught.value)
+    status, lines = doctor(capsys)
+    assert_reported_once(NOT_UTF8, status, lines)
+    assert "rf_not_utf8" not in import_log.modules()
+    report.record("runs_survived")
+
+
+#: Faults that used to end the process: the hook plugin's, at import and in its hook.
+ENDS_THE_PROCESS = [
+    fault_named(name)
+    for name in (
+        "hook-exits-at-import",
+        "hook-sys-exit",
+        "hook-keyboard-interrupt",
+        "hook-generator-exit",
+        "entry-point-sys-exit",
+        "entry-point-keyboard-interrupt",
+    )
+]
+
+
+def fresh_site(tmp_path: Path, import_log: ImportLog, *faults: Fault) -> dict[str, str]:
+    """The environment of a fresh process with the healthy distribution and ``faults``."""
+    from .faults import install_healthy
+
+    site = tmp_path / "site"
+    folders = [site]
+    install_healthy(site, import_log.path)
+    for fault in faults:
+        folders += fault.build(site, import_log.path)
+        report.record("faults_injected")
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(
+        [*map(str, folders), *filter(None, [env.get("PYTHONPATH")])]
+    )
+    return env
+
+
+@pytest.mark.timeout(120)
+def test_a_plugin_ending_the_process_does_not_end_a_fresh_doctor(
+    tmp_path: Path, import_log: ImportLog
+) -> None:
+    """``SystemExit(0)`` at import used to make ``doctor`` exit 0 having checked nothing."""
+    env = fresh_site(tmp_path, import_log, *ENDS_THE_PROCESS)
+    result = subprocess.run(
+        [sys.executable, "-m", "codex_ml.cli", "plugins", "doctor"],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=110,
+    )
+    assert result.returncode == 1, (result.stdout, result.stderr)
+    lines = result.stdout.splitlines()
+    for fault in ENDS_THE_PROCESS:
+        failures = [
+            line for line in lines if line.startswith("FAIL") and fault.distribution in line
+        ]
+        assert len(failures) == 1, (fault, lines)
+        assert fault.error in failures[0] or fault.error in lines[lines.index(failures[0]) + 1]
+    assert "ok    metric rf_healthy_hook_metric" in lines
+    assert lines[-1].endswith("problem(s) found.")
+    report.record("runs_survived")
+
+
+@pytest.mark.timeout(300)
+def test_a_plugin_ending_the_process_does_not_end_a_fresh_training_run(
+    tmp_path: Path, import_log: ImportLog
+) -> None:
+    """``codex-ml train`` used to exit 0 without training when a hook plugin raised SystemExit."""
+    from cli_helpers import QUICK
+
+    env = fresh_site(tmp_path, import_log, fault_named("hook-exits-at-import"))
+    run_dir = tmp_path / "run"
+    result = subprocess.run(
+        [sys.executable, "-m", "codex_ml.cli", "train", f"hydra.run.dir={run_dir}", *QUICK],
+        capture_output=True,
+        text=True,
+        env={**env, "HF_HUB_OFFLINE": "1"},
+        cwd=tmp_path,
+        timeout=280,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert (run_dir / "summary.json").is_file(), (result.stdout[-2000:], result.stderr[-2000:])
+    assert "rf_hook_exits_at_import" in import_log.modules()  # the plugin did run, and fail
     report.record("runs_survived")

@@ -1,9 +1,10 @@
 """Properties that must hold for any input, searched with hypothesis.
 
 Keys: normalisation is idempotent, and two keys collide exactly when their
-normal forms are equal (so every case or surrounding-space variant collides,
-and nothing else does); register / get / list / describe / unregister round-trip
-for arbitrary valid keys. Metrics: ``accuracy@token``, ``exact_match``, ``f1``
+normal forms are equal (so every case, surrounding-space or compatibility-form
+variant collides, and nothing else does); a key holding a control, zero-width
+or other invisible character is refused; register / get / list / describe /
+unregister round-trip for arbitrary valid keys. Metrics: ``accuracy@token``, ``exact_match``, ``f1``
 and ``dist-n`` stay in [0, 1] and ``ppl`` is at least 1 for non-negative NLLs,
 or the input is refused with a ValueError or TypeError, never anything else.
 """
@@ -11,6 +12,7 @@ or the input is refused with a ValueError or TypeError, never anything else.
 from __future__ import annotations
 
 import math
+import unicodedata
 from typing import Any
 
 import pytest
@@ -38,11 +40,45 @@ def build_b() -> str:
     return "b"
 
 
+#: Printable code points that show nothing (Unicode's default-ignorable ones that
+#: ``str.isprintable`` lets through): variation selectors, Hangul fillers, ...
+IGNORABLE_PRINTABLE = [
+    chr(c)
+    for low, high in [
+        (0x034F, 0x034F),
+        (0x115F, 0x1160),
+        (0x17B4, 0x17B5),
+        (0x180B, 0x180F),
+        (0x3164, 0x3164),
+        (0xFE00, 0xFE0F),
+        (0xFFA0, 0xFFA0),
+        (0xE0100, 0xE01EF),
+    ]
+    for c in range(low, high + 1)
+]
+#: Characters that may never be part of a key: control, format (zero-width), line and
+#: paragraph separators, private use and unassigned code points, and the ones above.
+invisible = st.one_of(
+    st.characters(categories=["Cc", "Cf", "Zl", "Zp", "Co", "Cn"]),
+    st.sampled_from(IGNORABLE_PRINTABLE),
+)
+#: What keys are made of: letters, marks, numbers, punctuation, symbols and the space.
+visible = st.characters(categories=["L", "M", "N", "P", "S"], include_characters=" ").filter(
+    lambda char: char not in IGNORABLE_PRINTABLE
+)
+
+
 def valid(key: str) -> bool:
     return bool(key.strip())
 
 
-keys = st.text(min_size=1, max_size=24).filter(valid)
+def shows(text: str) -> bool:
+    """Whether every character of ``text``, in its NFKC form, prints and shows."""
+    folded = unicodedata.normalize("NFKC", text)
+    return folded.isprintable() and not any(char in IGNORABLE_PRINTABLE for char in folded)
+
+
+keys = st.text(alphabet=visible, min_size=1, max_size=24).filter(valid)
 
 
 @st.composite
@@ -65,9 +101,15 @@ def test_normalisation_is_idempotent_or_a_clear_error(name: str) -> None:
         with pytest.raises(ValueError, match="widget registry keys must be non-empty"):
             registry.normalize(name)
         return
+    if not shows(name.strip()):
+        report.record("bad_inputs_tried")
+        with pytest.raises(ValueError, match="widget registry keys must hold only visible"):
+            registry.normalize(name)
+        return
     key = registry.normalize(name)
     assert registry.normalize(key) == key
-    assert key == key.strip() and key == key.lower()
+    assert key == key.strip() and key == key.lower() and key.isprintable()
+    assert key == unicodedata.normalize("NFKC", key).strip().lower()
 
 
 @PROPERTY
@@ -96,6 +138,40 @@ def test_every_case_and_space_variant_is_the_same_key(data: st.DataObject, key: 
     assert caught.value.key == registry.normalize(key)
     assert registry.register(variant, build_a) is build_a  # the same object again: a no-op
     assert registry.list() == [registry.normalize(key)]
+
+
+@PROPERTY
+@given(before=keys, bad=invisible, after=keys)
+def test_a_key_holding_an_invisible_character_is_refused(before: str, bad: str, after: str) -> None:
+    """``ppl\\u200b`` is not a second ``ppl``, and ``\\n`` cannot forge a row of a listing."""
+    registry = Registry("widget")
+    name = before.strip() + bad + after.strip()
+    report.record("bad_inputs_tried")
+    with pytest.raises(ValueError, match="keys must hold only visible characters"):
+        registry.register(name, build_a)
+    with pytest.raises(ValueError, match="keys must hold only visible characters"):
+        registry.get(name)
+    assert name not in registry
+    assert registry.list() == []
+
+
+#: Fullwidth forms (U+FF01..U+FF5E) of the printable ASCII characters (U+0021..U+007E).
+FULLWIDTH = {chr(c): chr(c + 0xFEE0) for c in range(0x21, 0x7F)}
+
+
+@CONFLICTS
+@given(key=st.text(alphabet=sorted(FULLWIDTH), min_size=1, max_size=12), data=st.data())
+def test_a_compatibility_form_of_a_key_is_the_same_key(key: str, data: st.DataObject) -> None:
+    """``\\uff50\\uff50\\uff4c`` (fullwidth) and ``ppl`` are one key, in any mix."""
+    registry = Registry("widget")
+    registry.register(key, build_a)
+    flips = data.draw(st.lists(st.booleans(), min_size=len(key), max_size=len(key)))
+    variant = "".join(FULLWIDTH[c] if flip else c for c, flip in zip(key, flips, strict=True))
+    assert registry.get(variant) is build_a and variant in registry
+    report.record("bad_inputs_tried")  # a second registration that must be refused
+    with pytest.raises(RegistryConflictError):
+        registry.register(variant, build_b)
+    assert registry.list() == [key.lower()]
 
 
 @CONFLICTS

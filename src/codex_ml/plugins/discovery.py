@@ -12,8 +12,16 @@ while every ``sys.path`` entry and every ``entry_points.txt`` it read keep
 their modification times, so installing or removing a distribution (which
 changes its ``sys.path`` directory) is seen by the very next lookup. A path
 modified within the last few seconds is never trusted (the "racy timestamp"
-problem git has too). Writes go to a temporary file renamed into place, so two
-processes building the index at once each leave a complete file.
+problem git has too). Writes go to a new temporary file (created exclusively,
+never through a symlink) renamed into place, so two processes building the
+index at once each leave a complete file. Only a regular file of a sane size
+that starts with the index's header and checksum is read; anything else in its
+place (a FIFO, a symlink, a truncated or forged file) is rebuilt.
+
+An ``entry_points.txt`` that is not UTF-8 is a fault of its distribution,
+kept in :attr:`Scan.faults` with the file named: its entries are ignored, the
+others are read as usual. (``importlib.metadata`` raises on such a file for
+every distribution at once, so other packages' entry-point lookups fail too.)
 
 Set ``CODEX_ML_DISCOVERY_CACHE=0`` to skip the index, ``CODEX_ML_CACHE_DIR`` to
 move it.
@@ -23,6 +31,7 @@ from __future__ import annotations
 
 import marshal
 import os
+import stat
 import sys
 import threading
 from collections import namedtuple
@@ -31,12 +40,24 @@ TYPE_CHECKING = False  # typing is not imported on the listing path (~2 ms per p
 if TYPE_CHECKING:
     from pathlib import Path
 
-__all__ = ["EntryPointRecord", "Scan", "installed_entry_points", "rescan", "shadowed_distributions"]
+__all__ = [
+    "EntryPointRecord",
+    "Scan",
+    "ScanFault",
+    "installed_entry_points",
+    "rescan",
+    "shadowed_distributions",
+    "undecodable_hint",
+]
 
 #: Only entry-point groups starting with this prefix are recorded.
 GROUP_PREFIX = "codex_ml."
 
-_INDEX_FORMAT = 3  # 2: values are stored without their [extras]; 3: marshal, not JSON
+_INDEX_FORMAT = 4  # 2: values without [extras]; 3: marshal, not JSON; 4: header, faults
+#: The first bytes of an index file; a CRC-32 of the rest follows.
+_INDEX_MAGIC = b"codex-ml discovery index\n"
+#: A bigger file is not an index (100,000 distributions make about 20 MB).
+_INDEX_MAX_BYTES = 256 * 1024 * 1024
 #: Paths changed more recently than this are not trusted in a persisted index.
 _RACY_SECONDS = 2.0
 
@@ -62,14 +83,30 @@ class EntryPointRecord(
         return self.value.partition(":")[2].strip()
 
 
+class ScanFault(namedtuple("ScanFault", "distribution file message")):
+    """A distribution whose entry points could not be read: the file, and a one-paragraph report."""
+
+    __slots__ = ()
+
+
 class Scan:
-    """Every ``codex_ml.*`` entry point installed, in ``sys.path`` order, grouped once."""
+    """Every ``codex_ml.*`` entry point installed, in ``sys.path`` order, grouped once.
 
-    __slots__ = ("_groups", "entries", "from_index")
+    ``faults`` holds a :class:`ScanFault` for each distribution whose entry
+    points could not be read at all.
+    """
 
-    def __init__(self, entries: tuple[EntryPointRecord, ...], from_index: bool = False) -> None:
+    __slots__ = ("_groups", "entries", "faults", "from_index")
+
+    def __init__(
+        self,
+        entries: tuple[EntryPointRecord, ...],
+        from_index: bool = False,
+        faults: tuple[ScanFault, ...] = (),
+    ) -> None:
         self.entries = entries
         self.from_index = from_index
+        self.faults = faults
         self._groups: dict[str, list[EntryPointRecord]] = {}
         for record in entries:
             found = self._groups.get(record.group)
@@ -188,7 +225,11 @@ def object_reference(value: str) -> str:
 
 
 def _scan_directory(
-    directory: str, seen: set[str], records: list[EntryPointRecord], watched: dict[str, int]
+    directory: str,
+    seen: set[str],
+    records: list[EntryPointRecord],
+    watched: dict[str, int],
+    faults: list[ScanFault],
 ) -> None:
     for dirname in _metadata_dirs(directory):
         meta_dir = os.path.join(directory, dirname)
@@ -198,9 +239,15 @@ def _scan_directory(
         seen.add(normalized)
         ep_file = os.path.join(meta_dir, "entry_points.txt")
         try:
-            with open(ep_file, encoding="utf-8", errors="replace") as fh:
-                text = fh.read()
+            with open(ep_file, "rb") as fh:
+                data = fh.read()
         except OSError:
+            continue
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            watched[ep_file] = _mtime_ns(ep_file)  # so that a fixed file is seen at once
+            faults.append(_undecodable(meta_dir, dirname, ep_file, exc))
             continue
         if "[" + GROUP_PREFIX not in text:
             continue
@@ -212,6 +259,51 @@ def _scan_directory(
         name = name or _name_from_dir(dirname)
         for group, ep_name, value in declared:
             records.append(EntryPointRecord(group, ep_name, value, name, version or "", meta_dir))
+
+
+def _undecodable(meta_dir: str, dirname: str, ep_file: str, error: UnicodeDecodeError) -> ScanFault:
+    """The fault of an entry_points.txt that is not UTF-8."""
+    name, version = _read_headers(meta_dir)
+    name = name or _name_from_dir(dirname)
+    dist = f"{name} {version}" if version else name
+    byte = error.object[error.start]
+    return ScanFault(
+        name,
+        ep_file,
+        (
+            f"distribution {dist}: {ep_file} is not valid UTF-8 (byte 0x{byte:02x} "
+            f"at offset {error.start}), so none of its entry points were read, and "
+            f"importlib.metadata fails on it for every package that looks up entry points. "
+            f"Reinstall or uninstall the distribution."
+        ),
+    )
+
+
+def undecodable_hint(error: BaseException) -> str:
+    """A sentence naming the unreadable entry_points.txt files, if ``error`` may be theirs.
+
+    ``importlib.metadata`` decodes every distribution's entry_points.txt strictly,
+    so one file that is not UTF-8 makes any package's entry-point lookup raise
+    ``UnicodeDecodeError`` (importing torch, for one), far from the file. Empty
+    unless ``error`` or an exception behind it is a ``UnicodeDecodeError`` and
+    this process's scan found such files.
+    """
+    scan = _scan
+    if scan is None or not scan.faults:
+        return ""
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        if isinstance(current, UnicodeDecodeError):
+            files = ", ".join(fault.file for fault in scan.faults)
+            return (
+                f" It is likely caused by {files}: not UTF-8, so importlib.metadata fails on it "
+                f"for every package that looks up entry points; reinstall or uninstall its "
+                f"distribution."
+            )
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return ""
 
 
 def shadowed_distributions() -> list[tuple[str, str, str]]:
@@ -278,13 +370,14 @@ def _build(paths: list[str]) -> tuple[Scan, dict[str, int]]:
     seen: set[str] = set()
     records: list[EntryPointRecord] = []
     watched: dict[str, int] = {}
+    faults: list[ScanFault] = []
     for path in paths:
         watched[path] = _mtime_ns(path)
         if os.path.isdir(path):
-            _scan_directory(path, seen, records, watched)
+            _scan_directory(path, seen, records, watched, faults)
         elif os.path.isfile(path):
             _scan_archive(path, seen, records)
-    return Scan(tuple(records)), watched
+    return Scan(tuple(records), faults=tuple(faults)), watched
 
 
 # -- the persistent index -----------------------------------------------------------------------
@@ -330,36 +423,98 @@ def _read_index(path: str, identity: str) -> Scan | None:
     # marshal, not JSON: it is built in, so reading the index imports nothing (json
     # brings re: ~5 ms of every listing process), and it parses several times faster.
     # Like a .pyc file, the index is trusted as far as its folder is: it is written
-    # only by codex-ml, whole, and a damaged one fails these checks and is rebuilt.
+    # only by codex-ml, whole. The checksum keeps a damaged file away from marshal, which
+    # would believe a length field (5 bytes can claim a 2**31-item tuple: MemoryError).
+    data = _read_regular_file(path, _INDEX_MAX_BYTES)
+    if data is None or not data.startswith(_INDEX_MAGIC):
+        return None
+    import zlib
+
+    payload = memoryview(data)[len(_INDEX_MAGIC) + 4 :]
+    if int.from_bytes(data[len(_INDEX_MAGIC) : len(_INDEX_MAGIC) + 4], "big") != zlib.crc32(
+        payload
+    ):
+        return None
     try:
-        with open(path, "rb") as fh:
-            stored_identity, watched, entries = marshal.loads(fh.read())
+        stored_identity, watched, entries, faults = marshal.loads(payload)
         if stored_identity != identity:
             return None
         for watched_path, mtime in watched:
             if _mtime_ns(watched_path) != mtime:
                 return None
         records = tuple(map(EntryPointRecord._make, entries))
-    except (OSError, ValueError, EOFError, TypeError):
-        return None  # a missing, stale or damaged index is simply rebuilt
-    return Scan(records, from_index=True)
+        faults = tuple(ScanFault(*map(str, fault)) for fault in faults)
+    except (ValueError, EOFError, TypeError, MemoryError):
+        return None  # a stale or damaged index is simply rebuilt
+    return Scan(records, from_index=True, faults=faults)
+
+
+def _read_regular_file(path: str, limit: int) -> bytes | None:
+    """The bytes of ``path`` if it is a regular file (not a link) of at most ``limit`` bytes.
+
+    Opened without blocking, so a FIFO put in its place cannot hang the caller.
+    """
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOFOLLOW", 0)
+    try:
+        fd = os.open(path, flags | getattr(os, "O_BINARY", 0))
+    except OSError:
+        return None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode) or info.st_size > limit:
+            return None
+        chunks = []
+        size = 0
+        while size <= limit:
+            chunk = os.read(fd, max(info.st_size - size, 0) + 65536)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+        return b"".join(chunks) if size <= limit else None
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
 
 
 def _write_index(path: str, identity: str, scan: Scan, watched: dict[str, int]) -> None:
     import time
+    import zlib
 
     newest_allowed = time.time_ns() - int(_RACY_SECONDS * 1e9)
     if any(mtime > newest_allowed for mtime in watched.values()):
         return  # something changed moments ago; a later process will persist it
-    data = (identity, tuple(sorted(watched.items())), tuple(map(tuple, scan.entries)))
+    data = (
+        identity,
+        tuple(sorted(watched.items())),
+        tuple(map(tuple, scan.entries)),
+        tuple(map(tuple, scan.faults)),
+    )
+    payload = marshal.dumps(data)
+    header = _INDEX_MAGIC + zlib.crc32(payload).to_bytes(4, "big")
     try:
         os.makedirs(os.path.dirname(path), exist_ok=True)
-        tmp = f"{path}.{os.getpid()}.{threading.get_ident()}.tmp"
-        with open(tmp, "wb") as fh:
-            fh.write(marshal.dumps(data))
+    except OSError:
+        return  # a read-only cache dir only costs speed, never correctness
+    # A fresh name, created exclusively: a file or symlink planted at it is never written
+    # through. The rename replaces whatever is at ``path`` (a symlink itself, not its target).
+    tmp = f"{path}.{os.getpid()}.{os.urandom(6).hex()}.tmp"
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
+    try:
+        fd = os.open(tmp, flags | getattr(os, "O_BINARY", 0), 0o644)
+    except OSError:
+        return
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(header)
+            fh.write(payload)
         os.replace(tmp, path)
     except OSError:
-        pass  # a read-only cache dir only costs speed, never correctness
+        from contextlib import suppress
+
+        with suppress(OSError):
+            os.unlink(tmp)
 
 
 def _load_or_build() -> Scan:

@@ -42,7 +42,8 @@ class LazyFactory:
             raise ValueError(f"LazyFactory needs a 'module:attr' target, got {target!r}")
         self.target = f"{module.strip()}:{attr.strip()}"
         self._resolved: Any = _UNRESOLVED
-        self._lock = threading.Lock()
+        # Re-entrant: a target whose import calls this factory gets an import error, not a hang.
+        self._lock = threading.RLock()
 
     def resolve(self) -> Any:
         """Import the target (once, even under concurrent calls) and return it."""

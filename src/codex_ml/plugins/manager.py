@@ -6,6 +6,8 @@ scan, never a rescan), validating each one on its own. It calls every hook
 implementation separately, so each key it returns knows the plugin (and
 distribution) that gave it; a plugin that fails to import, to validate, or in
 its hook becomes a :class:`PluginFailure` and the other plugins carry on.
+"Fails" means any ``BaseException`` a signal did not raise (``SystemExit`` at
+import included): plugin code runs through :func:`~codex_ml.plugins.guard.guarded`.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import pluggy
 from codex_ml._version import __version__
 from codex_ml.plugins import hookspecs
 from codex_ml.plugins.discovery import EntryPointRecord, Scan, installed_entry_points
+from codex_ml.plugins.guard import describe_error, guarded
 from codex_ml.plugins.kinds import DISTRIBUTION_NAME, PLUGIN_GROUP, PROJECT_NAME, kind_named
 from codex_ml.plugins.lazy import load_target
 from codex_ml.plugins.policy import autoload_disabled, blocked_names, is_blocked
@@ -78,8 +81,7 @@ class PluginFailure:
             "hook": f"raised in its {self.kind} hook",
             "result": f"returned an invalid result from its {self.kind} hook",
         }[self.stage]
-        error = " ".join(str(self.error).split())  # one paragraph, as doctor prints it
-        return f"{self.plugin.describe()} {what}: {type(self.error).__name__}: {error}"
+        return f"{self.plugin.describe()} {what}: {describe_error(self.error)}"
 
 
 class CodexPluginManager(pluggy.PluginManager):
@@ -157,13 +159,11 @@ class PluginHost:
             self.failures.append(PluginFailure(info, "validate", error))
             return
         started = time.perf_counter()
-        try:
-            plugin = load_target(record.value)
-        except Exception as exc:  # any import-time fault of a third-party module
-            self.failures.append(PluginFailure(info, "import", exc))
+        plugin, error = guarded(load_target, record.value)
+        self.import_seconds[record.name] = time.perf_counter() - started
+        if error is not None:  # any import-time fault of a third-party module, SystemExit too
+            self.failures.append(PluginFailure(info, "import", error))
             return
-        finally:
-            self.import_seconds[record.name] = time.perf_counter() - started
         self._register(info, plugin)
 
     def _register(self, info: PluginInfo, plugin: object) -> None:
@@ -176,15 +176,18 @@ class PluginHost:
             )
             self.failures.append(PluginFailure(info, "validate", error))
             return
-        try:
-            self.manager.register(plugin, name=info.name)
-            self.manager.check_pending()
-        except Exception as exc:  # pluggy.PluginValidationError, or a duplicate object
+        # pluggy reads the plugin's attributes, which may run its code (a module __getattr__).
+        _, error = guarded(self._validate, info.name, plugin)
+        if error is not None:  # pluggy.PluginValidationError, or a duplicate object
             if self.manager.has_plugin(info.name):
                 self.manager.unregister(name=info.name)
-            self.failures.append(PluginFailure(info, "validate", exc))
+            self.failures.append(PluginFailure(info, "validate", error))
             return
         self.manager.plugin_info[info.name] = info
+
+    def _validate(self, name: str, plugin: object) -> None:
+        self.manager.register(plugin, name=name)
+        self.manager.check_pending()
 
     # -- answering -----------------------------------------------------------------------------
 
@@ -207,22 +210,28 @@ class PluginHost:
         # report in load order, so the built-in catalogue and the first plugin come first.
         for impl in hook.get_hookimpls():
             info = self.manager.plugin_info[impl.plugin_name]
-            try:
-                result = impl.function()
-            except Exception as exc:
-                failures.append(PluginFailure(info, "hook", exc, kind))
+            result, error = guarded(impl.function)
+            if error is not None:
+                failures.append(PluginFailure(info, "hook", error, kind))
                 continue
-            if result is None:
-                continue
-            if not isinstance(result, Mapping):
-                error = TypeError(
-                    f"expected a mapping of key -> factory (or None), got {type(result).__name__}"
-                )
+            pairs, error = guarded(_pairs, result)  # a mapping's items() is plugin code too
+            if error is not None:
                 failures.append(PluginFailure(info, "result", error, kind))
                 continue
-            provided.extend(Provided(kind, key, factory, info) for key, factory in result.items())
+            provided.extend(Provided(kind, key, factory, info) for key, factory in pairs)
         return provided, failures
 
     def plugins(self) -> Iterable[PluginInfo]:
         """The plugins registered, in load order."""
         return list(self.manager.plugin_info.values())
+
+
+def _pairs(result: object) -> list[tuple[Any, Any]]:
+    """The ``(key, factory)`` pairs of what a registration hook returned (None: none)."""
+    if result is None:
+        return []
+    if not isinstance(result, Mapping):
+        raise TypeError(
+            f"expected a mapping of key -> factory (or None), got {type(result).__name__}"
+        )
+    return list(result.items())

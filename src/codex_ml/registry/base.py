@@ -7,13 +7,16 @@ entry-point group), discovered lazily on first use, and from in-process
 
 Promises kept here, once, for every source alike:
 
-- keys are normalised (strip, lower case) and must be non-empty strings;
+- keys are normalised (NFKC, strip, lower case) and must be non-empty strings
+  of visible characters (:mod:`codex_ml.registry.keys`);
 - collisions are never silent: an in-process ``register`` of a taken key
   raises :class:`RegistryConflictError` unless ``override=True``, and a key
   that two discovered providers give is listed but ambiguous to use;
-- a lazy entry is imported exactly once, even under concurrent ``get``;
+- a lazy entry is imported exactly once, even under concurrent ``get``, and an
+  entry whose import asks for itself is a :class:`RegistryLoadError`, not a hang;
 - a broken entry raises :class:`RegistryLoadError` on use (cached until
-  ``reload()``) and never disturbs the others.
+  ``reload()``) and never disturbs the others; "broken" includes any
+  ``BaseException`` its import raises that no signal raised (``SystemExit``).
 
 This module imports nothing of pluggy; the facade in ``__init__`` joins them.
 A source is any object with ``provide`` and ``refresh``
@@ -34,6 +37,7 @@ from codex_ml.registry.errors import (
     RegistryNotFoundError,
     RegistryUnavailableError,
 )
+from codex_ml.registry.keys import normalize_key
 
 TYPE_CHECKING = False  # typing is not imported on the listing path (~2 ms per process)
 if TYPE_CHECKING:
@@ -90,7 +94,6 @@ class Provider:
         "_error",
         "_factory",
         "_loader",
-        "_lock",
         "distribution",
         "key",
         "kind",
@@ -127,7 +130,6 @@ class Provider:
         self._factory = factory
         self._loader = loader
         self._error = error
-        self._lock: threading.Lock | None = None  # made on first load: most are never loaded
         #: How long the import of a lazy entry took (None until it ran).
         self.load_seconds: float | None = None
 
@@ -175,41 +177,55 @@ class Provider:
         factory = self._factory
         if factory is not _MISSING:
             return factory
-        with self._load_lock():
-            if self._factory is _MISSING and self._error is None:
-                started = time.perf_counter()
-                try:
-                    obj = self._import()
-                except Exception as exc:  # third-party import-time faults of any kind
-                    self._error = exc
-                else:
-                    if callable(obj):
-                        self._factory = obj
-                    else:
-                        self._error = TypeError(
-                            f"{self.target} is a {type(obj).__name__}, not a callable factory"
-                        )
-                self.load_seconds = time.perf_counter() - started
-            if self._factory is not _MISSING:
-                return self._factory
+        from codex_ml.plugins.guard import describe_error
+        from codex_ml.registry import loading
+
+        try:
+            with loading.turn(self):
+                if self._factory is _MISSING and self._error is None:
+                    self._load_once()
+        except loading.LoadCycle as cycle:
+            raise self._cycle_error(cycle.chain) from None
+        if self._factory is not _MISSING:
+            return self._factory
+        from codex_ml.plugins.discovery import undecodable_hint
+
         error = self._error
         raise RegistryLoadError(
             f"could not load {self.kind} {self.key!r} from {self.label()}: "
-            f"{type(error).__name__}: {error}. Fix or uninstall the distribution that "
-            f"provides it, block it with CODEX_ML_BLOCK_PLUGINS, then call reload() "
-            f"(or start a new process).",
+            f"{describe_error(error)}.{undecodable_hint(error)} Fix or uninstall the "
+            f"distribution that provides it, block it with CODEX_ML_BLOCK_PLUGINS, then call "
+            f"reload() (or start a new process).",
             kind=self.kind,
             key=self.key,
         ) from error
 
-    def _load_lock(self) -> threading.Lock:
-        lock = self._lock
-        if lock is None:
-            with _LOCK_MAKING:
-                if self._lock is None:
-                    self._lock = threading.Lock()
-                lock = self._lock
-        return lock
+    def _load_once(self) -> None:
+        from codex_ml.plugins.guard import guarded
+
+        started = time.perf_counter()
+        obj, error = guarded(self._import)  # third-party import-time faults of any kind
+        if error is not None:
+            self._error = error
+        elif callable(obj):
+            self._factory = obj
+        else:
+            self._error = TypeError(
+                f"{self.target} is a {type(obj).__name__}, not a callable factory"
+            )
+        self.load_seconds = time.perf_counter() - started
+
+    def _cycle_error(self, chain: Sequence[Provider]) -> RegistryLoadError:
+        cycle = " -> ".join(f"{p.kind} {p.key!r}" for p in chain)
+        itself = "itself" if len(chain) == 2 else "a key whose import leads back to it"
+        return RegistryLoadError(
+            f"could not load {self.kind} {self.key!r} from {self.label()}: it asked for "
+            f"{itself} while it was being imported, an import cycle ({cycle}) that would "
+            f"wait for ever. Look keys up inside the factory, not at import time, or fix or "
+            f"uninstall the distribution that provides it.",
+            kind=self.kind,
+            key=self.key,
+        )
 
     def _import(self) -> Any:
         if self._loader is not None:
@@ -219,10 +235,6 @@ class Provider:
         from codex_ml.plugins.lazy import load_target
 
         return load_target(self.target)
-
-
-#: Guards the first-load locks of providers (made on demand, one per loaded provider).
-_LOCK_MAKING = threading.Lock()
 
 
 class EntryInfo:
@@ -359,6 +371,9 @@ class Registry:
             self._sources.append(EntryPointSource(entry_point_group))
         self._lock = threading.RLock()
         self._local: dict[str, Provider] = {}
+        # Keys with temporary() blocks open: what the key was before the first of them,
+        # and their providers, oldest first (the newest is the one in _local).
+        self._layers: dict[str, tuple[Provider | None, list[Provider]]] = {}
         self._discovered: dict[str, list[Provider]] | None = None
         self._problems: list[SourceProblem] = []
         # Raw name -> factory for loaded entries: the whole cost of a hot `get`.
@@ -373,15 +388,15 @@ class Registry:
     # -- keys --------------------------------------------------------------------------------------
 
     def normalize(self, name: Any) -> str:
-        """The canonical form of a key: stripped and lower case."""
+        """The canonical form of a key: NFKC, stripped, lower case, visible characters only."""
         if not isinstance(name, str):
             raise TypeError(
                 f"{self.kind} registry keys must be strings, got {type(name).__name__} {name!r}"
             )
-        key = name.strip().lower()
-        if not key:
-            raise ValueError(f"{self.kind} registry keys must be non-empty, got {name!r}")
-        return key
+        try:
+            return normalize_key(name)
+        except ValueError as exc:
+            raise ValueError(f"{self.kind} registry {exc}, got {name!r}") from None
 
     # -- discovery ---------------------------------------------------------------------------------
 
@@ -538,10 +553,12 @@ class Registry:
         self._add(name, obj, override=override)
         return obj
 
-    def _add(
-        self, name: str, obj: Any, *, override: bool
-    ) -> tuple[Provider | None, Provider | None]:
-        """Register ``obj``; return its provider (None if a no-op) and the one it replaced."""
+    def _add(self, name: str, obj: Any, *, override: bool, layer: bool = False) -> Provider | None:
+        """Register ``obj``; return its provider (None if a no-op).
+
+        ``layer=True`` adds it as a temporary layer over the key (see :meth:`temporary`);
+        otherwise it settles the key, and the temporary blocks open on it undo nothing.
+        """
         key = self.normalize(name)
         if not callable(obj):
             raise TypeError(
@@ -556,9 +573,8 @@ class Registry:
             taken = [local] if local is not None else list(discovered.get(key, ()))
             if taken and not override:
                 if len(taken) == 1 and taken[0].is_object(obj):
-                    return None, None
+                    return None
                 raise self._conflict(key, taken, obj)
-            replaced = local
             if getattr(type(obj), "__codex_ml_lazy__", False):  # a LazyFactory: stay lazy
                 added = Provider(
                     name, self.kind, SOURCE_IN_PROCESS, loader=obj.resolve, target=obj.target
@@ -568,9 +584,13 @@ class Registry:
                     name, self.kind, SOURCE_IN_PROCESS, factory=obj, target=target_of(obj)
                 )
             added.key = key
+            if layer:
+                self._layers.setdefault(key, (local, []))[1].append(added)
+            else:
+                self._layers.pop(key, None)
             self._local[key] = added
             self._invalidate()
-        return added, replaced
+        return added
 
     def unregister(self, name: str) -> None:
         """Remove an in-process registration (discovered entries come back into view)."""
@@ -585,6 +605,7 @@ class Registry:
                     key=key,
                 )
             del self._local[key]
+            self._layers.pop(key, None)
             self._invalidate()
 
     @contextmanager
@@ -596,11 +617,13 @@ class Registry:
         """
         with self._lock:
             saved = dict(self._local)
+            saved_layers = {key: (base, list(stack)) for key, (base, stack) in self._layers.items()}
         try:
             yield self
         finally:
             with self._lock:
                 self._local = saved
+                self._layers = saved_layers
                 self._invalidate()
 
     @contextmanager
@@ -608,20 +631,34 @@ class Registry:
         """Register ``obj`` for the duration of the block only.
 
         On exit only this key goes back to what it was, so registrations made
-        meanwhile (by other threads, say) are kept.
+        meanwhile (by other threads, say) are kept. Blocks that overlap on one
+        key (``override=True``) may end in any order: the key shows the newest
+        block still open, and once all have ended it is what it was before the
+        first. A ``register`` or ``unregister`` of the key inside a block settles
+        it, and the blocks then leave it alone.
         """
-        added, replaced = self._add(name, obj, override=override)
+        added = self._add(name, obj, override=override, layer=True)
         try:
             yield obj
         finally:
             if added is not None:
-                with self._lock:
-                    if self._local.get(added.key) is added:  # unless replaced inside the block
-                        if replaced is None:
-                            del self._local[added.key]
-                        else:
-                            self._local[added.key] = replaced
-                        self._invalidate()
+                self._remove_layer(added)
+
+    def _remove_layer(self, added: Provider) -> None:
+        with self._lock:
+            base, stack = self._layers.get(added.key, (None, []))
+            if not any(layer is added for layer in stack):
+                return  # the key was settled, or restored by isolated(), inside the block
+            stack[:] = [layer for layer in stack if layer is not added]
+            if stack:
+                self._local[added.key] = stack[-1]
+            else:
+                del self._layers[added.key]
+                if base is None:
+                    del self._local[added.key]
+                else:
+                    self._local[added.key] = base
+            self._invalidate()
 
     # -- error messages ----------------------------------------------------------------------------
 

@@ -25,7 +25,11 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Mapping
     from typing import Any
 
-__all__ = ["EntryPointSource", "PluginSource"]
+__all__ = ["EntryPointSource", "PluginSource", "UnreadableEntryPoints"]
+
+
+class UnreadableEntryPoints(ValueError):
+    """An installed distribution's ``entry_points.txt`` could not be read (it is not UTF-8)."""
 
 
 class EntryPointSource:
@@ -36,8 +40,9 @@ class EntryPointSource:
 
     def provide(self, kind: str) -> tuple[list[Provider], list[SourceProblem]]:
         from codex_ml.plugins.discovery import installed_entry_points
-        from codex_ml.plugins.policy import loadable
+        from codex_ml.plugins.policy import loadable, reportable
 
+        scan = installed_entry_points()
         # A provider with a target and no loader imports the target on first use.
         providers = [
             Provider(
@@ -49,9 +54,14 @@ class EntryPointSource:
                 distribution=record.distribution,
                 version=record.version,
             )
-            for record in loadable(installed_entry_points().group(self.group))
+            for record in loadable(scan.group(self.group))
         ]
-        return providers, []
+        # A distribution whose entry points could not be read may have meant any kind.
+        problems = [
+            SourceProblem(message, UnreadableEntryPoints(message))
+            for message in reportable(scan.faults)
+        ]
+        return providers, problems
 
     def refresh(self) -> None:
         """Nothing is cached here: the shared scan is refreshed by ``Registry.reload``."""
