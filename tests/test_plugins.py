@@ -471,7 +471,10 @@ print(json.dumps({"before": before, "in_process": r.metric_registry.get("in_proc
 
 @pytest.mark.parametrize(
     ("value", "disabled"),
-    [("1", True), ("true", True), (" YES ", True), ("on", True), ("0", False), ("", False)],
+    [
+        *[("1", True), ("true", True), (" YES ", True), ("on", True), ("y", True), ("2", True)],
+        *[("0", False), ("", False), ("false", False), (" FALSE ", False)],
+    ],
 )
 def test_autoload_switch_values(
     monkeypatch: pytest.MonkeyPatch, value: str, disabled: bool

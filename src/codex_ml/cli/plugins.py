@@ -1,4 +1,10 @@
-"""``codex-ml plugins list | show | doctor``: what is installed, from where, does it work."""
+"""``codex-ml plugins list | show | doctor``: what is installed, from where, does it work.
+
+Everything printed here comes from installed distributions (keys, names,
+versions, targets, error messages), so the text output escapes what does not
+print: a name holding ``\\n`` or a terminal escape cannot forge a row or
+repaint the screen. ``--json`` output is escaped by JSON itself.
+"""
 
 from __future__ import annotations
 
@@ -42,6 +48,17 @@ def run(argv: Sequence[str]) -> int:
     return _doctor()
 
 
+def _shown(text: object) -> str:
+    """``text`` with every character that does not print written as its escape (``\\n``)."""
+    text = str(text)
+    if text.isprintable():
+        return text
+    return "".join(
+        char if char.isprintable() else char.encode("unicode_escape").decode("ascii")
+        for char in text
+    )
+
+
 def _problems(registries: Sequence[Any]) -> list[str]:
     """Each distinct discovery fault once, across the registries given."""
     seen: dict[str, None] = {}
@@ -75,12 +92,13 @@ def _list(kinds: Sequence[Any], *, as_json: bool) -> int:
             if entry.distribution and entry.distribution != entry.plugin:
                 provider = f"{provider} / {entry.distribution}" if provider else entry.distribution
             source = entry.source + (" (ambiguous)" if entry.status == "ambiguous" else "")
-            rows.append([entry.key, source, provider, entry.version or "", entry.target or ""])
+            row = [entry.key, source, provider, entry.version or "", entry.target or ""]
+            rows.append([_shown(cell) for cell in row])
         print(f"{registry.kind}s ({len(rows) - 1})")
         print(_table(rows) if len(rows) > 1 else "  (none)")
         print()
     for message in _problems(selected):
-        print(f"warning: {message}", file=sys.stderr)
+        print(f"warning: {_shown(message)}", file=sys.stderr)
     return 0
 
 
@@ -93,7 +111,7 @@ def _show(kind: str, key: str, *, as_json: bool) -> int:
     try:
         entry = registry.describe(key)
     except (RegistryError, TypeError, ValueError) as exc:
-        print(f"codex-ml plugins show: {exc}", file=sys.stderr)
+        print(f"codex-ml plugins show: {_shown(exc)}", file=sys.stderr)
         return 2  # a key the user can correct, like every other usage error
     data = entry.as_dict(location=True)
     try:
@@ -115,35 +133,41 @@ def _show(kind: str, key: str, *, as_json: bool) -> int:
     else:
         for name, value in data.items():
             if isinstance(value, list):
-                value = "\n  " + "\n  ".join(value)
-            if name == "doc" and value:
-                value = "\n  " + str(value).replace("\n", "\n  ")
+                value = "\n  " + "\n  ".join(map(_shown, value))
+            elif name == "doc" and value:  # a docstring's own lines are kept, and indented
+                value = "\n  " + "\n  ".join(map(_shown, str(value).splitlines()))
+            elif value is not None:
+                value = _shown(value)
             print(f"{name}: {'' if value is None else value}")
     return 1 if "error" in data else 0
 
 
 def _doctor() -> int:
     from codex_ml.plugins.discovery import shadowed_distributions
+    from codex_ml.plugins.guard import describe_error
     from codex_ml.registry import RegistryError, plugin_source, registries
 
     faults = 0
     for message in _problems(list(registries.values())):
         faults += 1
-        print(f"FAIL  {message}")
+        print(f"FAIL  {_shown(message)}")
     host = plugin_source.host()
     for info in host.plugins():
         seconds = host.import_seconds.get(info.name, 0.0)
         if seconds >= SLOW_IMPORT_SECONDS:
-            print(f"slow  {info.describe()} took {seconds:.1f} s to import")
+            print(f"slow  {_shown(info.describe())} took {seconds:.1f} s to import")
     for name, used, ignored in shadowed_distributions():
-        print(f"note  {name} is installed twice: {used} is used, {ignored} is ignored")
+        print(
+            f"note  {_shown(name)} is installed twice: {_shown(used)} is used, "
+            f"{_shown(ignored)} is ignored"
+        )
     for registry in registries.values():
         ambiguous = registry.ambiguous()  # once: a plugin may give thousands of keys
         for key, providers in ambiguous.items():
             faults += 1
             print(f"FAIL  {registry.kind} {key!r} is ambiguous:")
             for provider in providers:
-                print(f"        - {provider}")
+                print(f"        - {_shown(provider)}")
         for key in registry.list():
             if key in ambiguous:
                 continue
@@ -151,16 +175,16 @@ def _doctor() -> int:
                 registry.get(key)
             except RegistryError as exc:
                 faults += 1
-                print(f"FAIL  {exc}")
+                print(f"FAIL  {_shown(exc)}")
                 cause = exc.__cause__
                 if cause is not None:
-                    print(f"        caused by {type(cause).__name__}: {cause}")
+                    print(f"        caused by {_shown(describe_error(cause))}")
             else:
-                print(f"ok    {registry.kind} {key}")
+                print(f"ok    {registry.kind} {_shown(key)}")
                 entry = registry.describe(key)
                 seconds = entry.load_seconds or 0.0
                 if seconds >= SLOW_IMPORT_SECONDS and entry.source != "builtin":
-                    where = f"{entry.plugin!r} ({entry.distribution} {entry.version})"
+                    where = _shown(f"{entry.plugin!r} ({entry.distribution} {entry.version})")
                     print(
                         f"slow  {registry.kind} {key!r} from {where} took {seconds:.1f} s to import"
                     )
