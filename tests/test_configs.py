@@ -118,8 +118,11 @@ def _required(group: str, name: str, root: Path, tmp_path: Path) -> list[str]:
         lines = tmp_path / "records.txt"
         lines.write_text("first record\nsecond record\n\nthird record\n")
         return [f"data.path={lines}"]
+    gpt2 = root / "artifacts" / "models" / "gpt2"
     if (group, name) == ("tokenizer", "offline/hf"):
-        return [f"tokenizer.name_or_path={root / 'artifacts' / 'models' / 'gpt2'}"]
+        return [f"tokenizer.name_or_path={gpt2}"]
+    if (group, name) == ("model", "offline/hf"):
+        return [f"tokenizer.name_or_path={gpt2}", f"model.path={gpt2}"]
     return []
 
 

@@ -29,7 +29,7 @@ SPEC_TABLE = {
 #: The spec's "Bundled offline catalogue" table (plus the file-free default tokenizer).
 SPEC_CATALOGUE = {
     "tokenizer": {"hf", "gpt2-offline", "tinyllama-offline", "bytes"},
-    "model": {"minilm", "decoder_only", "gpt2-offline", "tinyllama-offline"},
+    "model": {"minilm", "decoder_only", "hf", "gpt2-offline", "tinyllama-offline"},
     "data_loader": {"lines", "offline:tiny-corpus"},
     "metric": {
         "accuracy@token",

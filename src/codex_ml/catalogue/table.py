@@ -26,6 +26,7 @@ CATALOGUE: Mapping[str, Mapping[str, str]] = {
     "model": {
         "minilm": "codex_ml.models.decoder_only:build_minilm",
         "decoder_only": "codex_ml.models.decoder_only:build_decoder_only",
+        "hf": "codex_ml.models.hf:hf_model",
         "gpt2-offline": "codex_ml.models.hf:gpt2_offline_model",
         "tinyllama-offline": "codex_ml.models.hf:tinyllama_offline_model",
     },

@@ -18,6 +18,7 @@ _LAZY = {
     "generate": "codex_ml.models.sampling",
     "count_parameters": "codex_ml.models.parameters",
     "load_causal_lm": "codex_ml.models.hf",
+    "hf_model": "codex_ml.models.hf",
     "gpt2_offline_model": "codex_ml.models.hf",
     "tinyllama_offline_model": "codex_ml.models.hf",
 }

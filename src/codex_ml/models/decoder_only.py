@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -43,6 +44,9 @@ class DecoderOnlyConfig:
     positions: str = "rope"  # "rope" or "learned"
     bias: bool = False  # biases in Linear and LayerNorm layers
     tie_embeddings: bool = True  # output projection shares the token embedding
+
+    #: The architecture's name in run provenance, as Hugging Face configs name theirs.
+    model_type: ClassVar[str] = "decoder_only"
 
     def __post_init__(self) -> None:
         for name in ("vocab_size", "n_layer", "n_head", "n_embd", "block_size"):
@@ -209,6 +213,10 @@ class DecoderOnlyLM(nn.Module):
         logits = self.lm_head(self.ln_f(x))  # (B, T, V)
         loss = None if labels is None else causal_lm_loss(logits, labels, attention_mask)
         return CausalLMOutput(logits=logits, loss=loss)
+
+    def get_input_embeddings(self) -> nn.Embedding:
+        """The token embedding table (named as Hugging Face models name theirs)."""
+        return self.wte
 
     def num_parameters(self, exclude_embeddings: bool = False) -> int:
         """Distinct parameters; ``exclude_embeddings`` leaves out the token/position tables.

@@ -127,7 +127,31 @@ def build_model(p: Plan, tokenizer: Any) -> Any:
     accepted = parameter_names(p.factories["model"]) or set()
     if "vocab_size" in accepted:
         extra["vocab_size"] = tokenizer.vocab_size
-    return build(p, "model", **extra)
+    model = build(p, "model", **extra)
+    check_pairing(p, tokenizer, model)
+    return model
+
+
+def check_pairing(p: Plan, tokenizer: Any, model: Any) -> None:
+    """Refuse a tokenizer whose ids do not all fit the model's embedding table.
+
+    Unchecked, the first id past the table fails deep in torch as ``index out
+    of range in self``, after the run has started.
+    """
+    ids = getattr(tokenizer, "vocab_size", None)
+    embeddings = getattr(model, "get_input_embeddings", None)
+    rows = getattr(embeddings(), "num_embeddings", None) if callable(embeddings) else None
+    if not isinstance(ids, int) or not isinstance(rows, int) or ids <= rows:
+        return
+    tokenizer_key, model_key = p.specs["tokenizer"].name, p.specs["model"].name
+    raise ConfigError(
+        f"model: tokenizer {tokenizer_key!r} gives {ids:,} token ids, but model {model_key!r} "
+        f"has an embedding of {rows:,} rows, so every id from {rows:,} on would index past it. "
+        "Pair them: use the tokenizer saved with the model (tokenizer=offline/hf "
+        "tokenizer.name_or_path=DIR, the model's directory), or a model sized by the tokenizer "
+        "(model=offline/decoder_only takes its vocab_size from the tokenizer).",
+        where="model",
+    )
 
 
 def build_metrics(p: Plan) -> dict[str, tuple[Any, str]]:

@@ -19,11 +19,9 @@ from codex_ml.run.assemble import (
     resolve,
     split_records,
 )
+from codex_ml.run.history import first_loss, latest_eval
 from codex_ml.run.outputs import RunWriter, package_versions
 from codex_ml.run.restore import resume_command
-
-#: Exit status of a run stopped by Ctrl-C (after its checkpoint was written).
-EXIT_INTERRUPTED = 130
 
 
 def resume_target(value: Any) -> str | None:
@@ -40,19 +38,27 @@ def resume_target(value: Any) -> str | None:
     return str(path)
 
 
-def provenance(p: Any) -> dict[str, Any]:
-    """Registry key, kwargs and provenance of every component the run used."""
+def provenance(p: Any, model: Any = None) -> dict[str, Any]:
+    """Registry key, kwargs and provenance of every component the run used.
+
+    The model's architecture (its ``config.model_type``) is recorded beside its
+    key, since one key (``hf``) can load many architectures.
+    """
     from codex_ml.registry import get_registry
 
     used = {group: spec for group, spec in p.specs.items()}
     used.update({f"metrics.{m.alias}": m.spec for m in p.metrics})
-    return {
+    components = {
         where: {
             **get_registry(spec.kind).describe(spec.name).as_dict(),
             "kwargs": spec.kwargs,
         }
         for where, spec in used.items()
     }
+    model_type = getattr(getattr(model, "config", None), "model_type", None)
+    if isinstance(model_type, str) and "model" in components:
+        components["model"]["model_type"] = model_type
+    return components
 
 
 def trainer_extras(p: Any, run_dir: Path, resume: str | None) -> dict[str, Any]:
@@ -84,6 +90,7 @@ class Outcome:
     checkpoint: Any = None
     interrupted: bool = False
     first_loss: float | None = None
+    stop_signal: str | None = None  # SIGINT or SIGTERM, for a run stopped at a checkpoint
 
     @classmethod
     def of(cls, result: Any) -> Outcome:
@@ -104,7 +111,15 @@ class Outcome:
             checkpoint=read("checkpoint"),
             interrupted=bool(read("interrupted", False)),
             first_loss=read("first_loss", losses[0] if losses else None),
+            stop_signal=read("stop_signal"),
         )
+
+    @property
+    def exit_status(self) -> int:
+        """0, or 128 + the signal that stopped the run at a checkpoint (130, 143)."""
+        from codex_ml.training.interrupt import exit_status
+
+        return exit_status(self.stop_signal) if self.interrupted else 0
 
 
 def train_job(
@@ -122,6 +137,7 @@ def train_job(
     from codex_ml.models.parameters import count_parameters
     from codex_ml.run.invocation import write_invocation
     from codex_ml.run.progress import ProgressBar
+    from codex_ml.run.progress import wanted as progress_wanted
     from codex_ml.run.rundir import check_not_in_use
     from codex_ml.run.scoring import score
 
@@ -148,10 +164,11 @@ def train_job(
     metrics = build_metrics(p)
     reward_model = build(p, "reward_model")
 
+    earlier = _earlier_history(resume, run_dir) if main_process else []
     writer = RunWriter(run_dir) if main_process else None
     progress = ProgressBar(
         int(config["training"].get("max_steps", 0)),
-        enabled=main_process and bool(settings.get("progress", True)),
+        enabled=main_process and progress_wanted(settings.get("progress", "auto")),
     )
     callbacks = [progress] + ([writer] if writer else [])
     if writer:
@@ -168,7 +185,8 @@ def train_job(
         if writer:
             writer.close()
     if writer is None:
-        return EXIT_INTERRUPTED if result.interrupted else 0
+        return result.exit_status
+    history = [*earlier, *result.history]
 
     report: dict[str, Any] = {"metrics": {}, "samples": []}
     if not result.interrupted:
@@ -179,13 +197,16 @@ def train_job(
         }
         report = score(model, tokenizer, eval_records, metrics, reward_model, scoring)
         writer.write_samples(report["samples"])
-    plot = writer.plot(result.history)
+    plot = writer.plot(history)
     summary = {
         "status": "interrupted" if result.interrupted else "completed",
+        "signal": result.stop_signal,
         "run_dir": str(run_dir),
         "config_name": config_name,
         "overrides": list(overrides),
-        "first_loss": result.first_loss,
+        "first_loss": first_loss(history) if earlier else result.first_loss,
+        "resumed_from": resume,
+        "last_eval_step": (latest_eval(history) or {}).get("step"),
         "final_metrics": result.final_metrics,
         "metrics": report["metrics"],
         "reward": report.get("reward"),
@@ -197,13 +218,13 @@ def train_job(
         "checkpoint": str(result.checkpoint) if result.checkpoint else None,
         "loss_curve": str(plot) if plot else None,
         "data": {"records": len(records), "train": len(train_records), "eval": len(eval_records)},
-        "components": provenance(p),
+        "components": provenance(p, model),
         "versions": package_versions(),
     }
     summary = redact(summary, secrets)
     writer.write_summary(summary)
-    _print_outcome(summary, run_dir, resume_command(run_dir, config_name, overrides, config_dirs))
-    return EXIT_INTERRUPTED if result.interrupted else 0
+    _print_outcome(summary, run_dir)
+    return result.exit_status
 
 
 def _inside(path: Path, folder: Path) -> bool:
@@ -215,17 +236,64 @@ def _inside(path: Path, folder: Path) -> bool:
     return True
 
 
-def _print_outcome(summary: dict[str, Any], run_dir: Path, resume: str) -> None:
-    final = summary["final_metrics"]
-    parts = [f"{k}={v:.4g}" for k, v in final.items() if isinstance(v, float)]
-    parts += [f"{k}={v:.4g}" for k, v in summary["metrics"].items() if isinstance(v, float)]
+def _earlier_history(resume: str | None, run_dir: Path) -> list[dict[str, Any]]:
+    """The resumed run's rows up to its checkpoint, written first into this run's metrics."""
+    if resume is None:
+        return []
+    from codex_ml.run.history import carry_over, checkpoint_step
+    from codex_ml.run.restore import find_run_dir
+    from codex_ml.training.checkpoint import resolve_checkpoint
+
+    source = find_run_dir(resume)
+    step = checkpoint_step(resolve_checkpoint(resume))
+    if source is None or step is None:
+        return []
+    return carry_over(source, run_dir, upto=step)
+
+
+def _print_outcome(summary: dict[str, Any], run_dir: Path) -> None:
+    """Status, each number once, what was skipped and why, and how to go on."""
     print(
         f"{summary['status']}: {summary['steps']} steps, {summary['tokens_seen'] or 0:,} tokens, "
         f"{summary['wall_seconds']:.1f}s"
     )
-    if parts:
-        print("  " + "  ".join(parts))
+    final = {k: v for k, v in summary["final_metrics"].items() if isinstance(v, float)}
+    stale = {k: final.pop(k) for k in list(final) if k.startswith("eval_") and _stale(summary)}
+    shown = {k: f"{v:.4g}" for k, v in final.items()}
+    skipped: dict[str, list[str]] = {}
+    for alias, value in summary["metrics"].items():
+        key = summary["components"].get(f"metrics.{alias}", {}).get("key", alias)
+        if isinstance(value, float) and shown.get(f"eval_{key}") != f"{value:.4g}":
+            shown[alias] = f"{value:.4g}"  # not when it repeats the trainer's eval number
+        elif isinstance(value, dict) and "skipped" in value:
+            skipped.setdefault(_reason(str(value["skipped"])), []).append(alias)
+    if shown:
+        print("  " + "  ".join(f"{k}={v}" for k, v in shown.items()))
+    if stale:
+        numbers = "  ".join(f"{k}={v:.4g}" for k, v in stale.items())
+        print(f"  last evaluation (step {summary['last_eval_step']}): {numbers}")
+    if skipped:
+        print("  skipped: " + "; ".join(f"{', '.join(n)} ({r})" for r, n in skipped.items()))
     if summary["status"] == "interrupted":
-        # The run's own overrides too: without them the model would not fit the checkpoint.
-        print(f"  resume with: {resume}")
+        print(f"  resume with: {resume_command(run_dir)}")
     print(f"run directory: {run_dir}")
+
+
+def _stale(summary: dict[str, Any]) -> bool:
+    """An interrupted run whose last evaluation is older than its last step."""
+    last = summary.get("last_eval_step")
+    return summary["status"] == "interrupted" and last is not None and last < summary["steps"]
+
+
+#: Words that say in short why a metric was skipped, by what its reason mentions.
+_SKIP_WORDS = (
+    ("reference", "no references"),
+    ("generation", "no generations"),
+    ("sample", "no samples"),
+    ("eval", "no eval data"),
+)
+
+
+def _reason(text: str) -> str:
+    lowered = text.lower()
+    return next((word for key, word in _SKIP_WORDS if key in lowered), text.split(".")[0])
