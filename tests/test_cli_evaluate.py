@@ -96,7 +96,10 @@ def qa_report(outcomes: Outcomes) -> dict:
 def test_evaluate_writes_the_report_where_asked_and_says_where(outcomes: Outcomes) -> None:
     result = outcomes["references"]
     assert_succeeded(result)
-    assert f"report: {outcomes.report_file}" in result.stdout
+    assert f"report: {outcomes.report_file}" in result.stderr
+    # stdout is the JSON alone, so `codex-ml evaluate ... | python -m json.tool` works
+    printed = json.loads(result.stdout)
+    assert printed["metrics"] == json.loads(outcomes.report_file.read_text())["metrics"]
     assert outcomes.report_file.is_file()
     assert not (outcomes.run.dir / "qa.json").exists()
 

@@ -423,13 +423,17 @@ def test_ctrl_c_checkpoints_and_resume_reaches_the_uninterrupted_result(
     assert (first / "checkpoints" / "latest").read_text().strip() == f"step-{stopped_at}"
 
     # Follow the printed advice, as a user would (only placing the new run directory).
+    # The run's own config is recorded: the command needs nothing but the run directory.
     (hint,) = [line for line in stdout.splitlines() if "resume with: " in line]
     program, command, *overrides = shlex.split(hint.split("resume with: ", 1)[1])
     assert (program, command) == ("codex-ml", "train")
-    assert overrides == [*TRAINED, f"training.resume={first}"]
+    assert overrides == [f"training.resume={first}"]
     resumed = train(tmp_path / "resumed", *overrides)
     assert resumed.summary["status"] == "completed"
-    assert resumed.logged()[0]["step"] == stopped_at + 1
+    assert resumed.summary["resumed_from"] == str(first)
+    # One history from step 0: the interrupted run's rows first, then the resumed steps.
+    assert [row["step"] for row in resumed.logged()] == list(range(1, 31))
+    assert resumed.summary["first_loss"] == pytest.approx(trained_run.summary["first_loss"])
     reference = trained_run.summary
     for key in ("steps", "tokens_seen", "parameters"):
         assert resumed.summary[key] == reference[key], key

@@ -43,8 +43,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     import importlib
 
-    module = importlib.import_module(f"codex_ml.cli.{COMMANDS[args[0]][0]}")
     try:
+        module = importlib.import_module(f"codex_ml.cli.{COMMANDS[args[0]][0]}")
         status = int(module.run(args[1:]) or 0)
     except BrokenPipeError:  # `codex-ml plugins list | head` is not an error
         sys.stderr.close()
@@ -52,6 +52,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:  # Ctrl-C outside a training loop: nothing to save
         print(f"codex-ml {args[0]}: interrupted", file=sys.stderr)
         return 130
+    except ModuleNotFoundError as exc:  # an extra that is not installed, outside a command's own
+        from codex_ml.cli.errors import report
+
+        return report(args[0], exc)
     distributed = sys.modules.get("codex_ml.training.distributed")
     if distributed is not None and distributed.finalization_is_unsafe():
         # A torchrun worker: a normal exit can abort in torch's teardown (see there).

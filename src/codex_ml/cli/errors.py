@@ -11,6 +11,8 @@ import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
+from codex_ml.extras import install_hint, missing_extra
+
 #: Exit status for input the user can fix (config, keys, files, checkpoints).
 EXIT_USAGE = 2
 
@@ -40,6 +42,10 @@ def report(command: str, exc: BaseException) -> int:
     """Print ``exc`` as one paragraph for ``command``; return the exit status to use."""
     if os.environ.get("CODEX_ML_DEBUG"):
         traceback.print_exception(exc)
+    missing = missing_extra(exc)
+    if missing is not None:
+        print(f"codex-ml {command}: error: {install_hint(*missing)}.", file=sys.stderr)
+        return EXIT_USAGE
     message = " ".join(str(exc).split()) or type(exc).__name__
     if _is_user_error(exc):
         print(f"codex-ml {command}: error: {message}", file=sys.stderr)

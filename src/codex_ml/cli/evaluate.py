@@ -8,26 +8,37 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from collections.abc import Sequence
+
+from codex_ml.cli.helptext import plain
 
 
 def run(argv: Sequence[str]) -> int:
-    parser = argparse.ArgumentParser(prog="codex-ml evaluate", description=__doc__)
+    parser = argparse.ArgumentParser(prog="codex-ml evaluate", description=plain(__doc__))
     parser.add_argument("target", help="a run directory, its checkpoints/ or a step-N checkpoint")
+    parser.add_argument(
+        "-cd",
+        "--config-dir",
+        action="append",
+        default=[],
+        help="a folder of presets (as for train); the run's own -cd folders are used anyway",
+    )
     parser.add_argument("overrides", nargs="*", help="Hydra overrides (metrics=..., data=...)")
     parser.add_argument(
         "--output", help="where to write the JSON report (default: RUN/evaluation.json)"
     )
-    args = parser.parse_args(argv)
+    args = parser.parse_intermixed_args(argv)
 
     from codex_ml.cli.errors import report
 
     try:
         from codex_ml.run.evaluate import evaluate_job
 
-        result = evaluate_job(args.target, args.overrides, args.output)
+        result = evaluate_job(args.target, args.overrides, args.output, args.config_dir)
     except Exception as exc:
         return report("evaluate", exc)
+    # stdout is the JSON alone (`| python -m json.tool` works); messages go to stderr.
     print(json.dumps({"metrics": result["metrics"], "reward": result.get("reward")}, indent=2))
-    print(f"report: {result['report_path']}")
+    print(f"report: {result['report_path']}", file=sys.stderr)
     return 0

@@ -5,10 +5,19 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 
+from codex_ml.cli.helptext import plain
+
 
 def run(argv: Sequence[str]) -> int:
-    parser = argparse.ArgumentParser(prog="codex-ml generate", description=__doc__)
+    parser = argparse.ArgumentParser(prog="codex-ml generate", description=plain(__doc__))
     parser.add_argument("target", help="a run directory, its checkpoints/ or a step-N checkpoint")
+    parser.add_argument(
+        "-cd",
+        "--config-dir",
+        action="append",
+        default=[],
+        help="a folder of presets (as for train); the run's own -cd folders are used anyway",
+    )
     parser.add_argument("--prompt", action="append", required=True, help="repeat for several")
     parser.add_argument("--num-samples", type=int, default=1)
     parser.add_argument("--max-new-tokens", type=int, default=80)
@@ -30,6 +39,7 @@ def run(argv: Sequence[str]) -> int:
             temperature=args.temperature,
             top_k=args.top_k or None,
             seed=args.seed,
+            config_dirs=args.config_dir,
         )
     except Exception as exc:
         return report("generate", exc)

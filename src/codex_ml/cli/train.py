@@ -35,6 +35,7 @@ class Invocation:
     """What ``codex-ml train`` was asked to do."""
 
     config_name: str = "train"
+    config_name_given: bool = False
     config_dirs: list[str] = field(default_factory=list)
     overrides: list[str] = field(default_factory=list)
     multirun: bool = False
@@ -75,6 +76,7 @@ def parse(argv: Sequence[str]) -> Invocation:
             invocation.help = "version"
         elif arg in ("-cn", "--config-name"):
             invocation.config_name = str(value)
+            invocation.config_name_given = True
         elif arg in ("-cd", "--config-dir"):
             invocation.config_dirs.append(str(value))
         elif arg in ("-m", "--multirun"):
@@ -182,15 +184,18 @@ def run(argv: Sequence[str]) -> int:
 
             print(help_text(invocation.help))
             return 0
-        from codex_ml.run.precheck import precheck
+        from codex_ml.run.precheck import check_config, precheck
 
+        resumed_from = _continue_resumed_run(invocation)
         precheck(invocation.config_name, invocation.overrides, invocation.config_dirs)
         jobs = jobs_of(invocation)
         if not invocation.show:
-            from codex_ml.run.precheck import check_config
-
             for job in jobs:
-                check_config(job.cfg)
+                config = check_config(job.cfg)
+                if resumed_from is not None:
+                    from codex_ml.run.restore import check_resume_shape
+
+                    check_resume_shape(resumed_from, config)
         if invocation.multirun and not _is_main_process():
             raise ConfigError("-m (multirun) cannot be combined with torchrun.", where="-m")
     except Exception as exc:
@@ -214,6 +219,20 @@ def run(argv: Sequence[str]) -> int:
         if status != 0:
             break  # a failed or interrupted run stops the sweep
     return status
+
+
+def _continue_resumed_run(invocation: Invocation) -> Path | None:
+    """With ``training.resume=RUN``, start from RUN's own preset, overrides and ``-cd`` folders."""
+    from codex_ml.run import restore
+
+    given = restore.Invocation(invocation.config_name, invocation.overrides, invocation.config_dirs)
+    combined, run_dir = restore.resumed_invocation(
+        given, config_name_given=invocation.config_name_given
+    )
+    invocation.config_name = combined.config_name
+    invocation.overrides = combined.overrides
+    invocation.config_dirs = combined.config_dirs
+    return run_dir
 
 
 def _run_job(invocation: Invocation, job: Job) -> int:

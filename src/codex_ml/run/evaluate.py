@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from codex_ml.fsio import make_dir
 from codex_ml.run.assemble import build, build_metrics, split_records
 from codex_ml.run.outputs import package_versions, write_json
 from codex_ml.run.restore import compose_run, locate, restore_model
@@ -14,13 +15,16 @@ REPORT_FILE = "evaluation.json"
 
 
 def evaluate_job(
-    target: str, overrides: Sequence[str], output: str | None = None
+    target: str,
+    overrides: Sequence[str],
+    output: str | None = None,
+    config_dirs: Sequence[str] = (),
 ) -> dict[str, Any]:
     """Metrics, generations and rewards of the run at ``target``; returns the report written."""
     from codex_ml.run.scoring import score
 
     where = locate(target)
-    config = compose_run(where.run_dir, overrides)
+    config = compose_run(where.run_dir, overrides, config_dirs)
     p, tokenizer, model = restore_model(config, where.checkpoint)
     records = list(build(p, "data"))
     settings = p.run
@@ -50,7 +54,7 @@ def evaluate_job(
         versions=package_versions(),
     )
     path = Path(output) if output else where.run_dir / REPORT_FILE
-    path.parent.mkdir(parents=True, exist_ok=True)  # --output reports/qa.json just works
+    make_dir(path.parent)  # --output reports/qa.json just works
     write_json(path, report)
     report["report_path"] = str(path)
     return report
@@ -65,12 +69,13 @@ def generate_job(
     temperature: float,
     top_k: int | None,
     seed: int,
+    config_dirs: Sequence[str] = (),
 ) -> list[dict[str, str]]:
     """``num_samples`` completions of each prompt from the run at ``target``."""
     from codex_ml.run.scoring import complete
 
     where = locate(target)
-    config = compose_run(where.run_dir, [])
+    config = compose_run(where.run_dir, [], config_dirs)
     _, tokenizer, model = restore_model(config, where.checkpoint)
     samples = []
     for index in range(num_samples):

@@ -136,11 +136,12 @@ def _check_param(
     )
 
 
-def check_config(cfg: Any) -> None:
+def check_config(cfg: Any) -> dict[str, Any]:
     """Check every component of a composed config against its factory, importing none.
 
     Names and value types (from the factories' annotations) of presets and
     overrides alike, so ``model.n_layer=abc`` fails in a second, before torch.
+    Returns the resolved config.
     """
     from codex_ml.config import spec_from
     from codex_ml.run.assemble import RESERVED, resolve
@@ -162,3 +163,4 @@ def check_config(cfg: Any) -> None:
             internal=INTERNAL_PARAMETERS.get(group, ()),
             load=False,
         )
+    return config

@@ -7,6 +7,18 @@ from collections.abc import Mapping
 from typing import Any
 
 
+def wanted(setting: Any) -> bool:
+    """``run.progress``: ``auto`` (the default) draws only on a terminal; true or false decide.
+
+    A bar redrawn with carriage returns is noise in a CI log or a file.
+    """
+    if isinstance(setting, str) and setting.strip().lower() == "auto":
+        return sys.stderr.isatty()
+    if isinstance(setting, str):
+        return setting.strip().lower() in ("1", "true", "yes", "on")
+    return bool(setting)
+
+
 class ProgressBar:
     """Shows step, loss, learning rate and tokens/s on stderr (tqdm)."""
 

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from codex_ml.config import ConfigError
+
 
 @dataclass(frozen=True)
 class RunLocation:
@@ -54,20 +56,84 @@ def recorded_invocation(run_dir: Path) -> tuple[str, list[str]]:
     return str(config_name), run_overrides(overrides)
 
 
-def resume_command(
-    run_dir: Path, config_name: str, overrides: Sequence[str], config_dirs: Sequence[str] = ()
-) -> str:
-    """The shell command that continues a run: its own presets and overrides, plus the resume."""
+def resume_command(run_dir: Path) -> str:
+    """The shell command that continues a run: it starts from the run's own recorded config."""
     import shlex
 
-    options = [] if config_name == "train" else ["-cn", config_name]
-    for folder in config_dirs:
-        options += ["-cd", str(folder)]
-    resume = f"training.resume={run_dir}"
-    return shlex.join(["codex-ml", "train", *options, *run_overrides(overrides), resume])
+    return shlex.join(["codex-ml", "train", f"training.resume={run_dir}"])
 
 
-def compose_run(run_dir: Path, overrides: Sequence[str]) -> dict[str, Any]:
+def find_run_dir(target: str | Path) -> Path | None:
+    """The run directory holding ``target`` (the run, its checkpoints/ or one step-N), if any."""
+    path = Path(target).expanduser()
+    return next((p for p in (path, *list(path.parents)[:2]) if (p / ".hydra").is_dir()), None)
+
+
+@dataclass(frozen=True)
+class Invocation:
+    """A preset name, overrides and ``-cd`` folders: what a run is composed from."""
+
+    config_name: str
+    overrides: list[str]
+    config_dirs: list[str]
+
+
+def resumed_invocation(
+    given: Invocation, *, config_name_given: bool
+) -> tuple[Invocation, Path | None]:
+    """``given`` on top of the recorded invocation of the run ``training.resume`` names.
+
+    A run resumed with nothing but ``training.resume=RUN`` gets back its own
+    preset, overrides and ``-cd`` folders, so the model fits its checkpoint;
+    overrides on the command line apply on top. Returns the run directory too.
+    """
+    from codex_ml.run.invocation import recorded_config_dirs
+
+    target = next(
+        (o.split("=", 1)[1] for o in given.overrides if o.startswith("training.resume=")), None
+    )
+    run_dir = find_run_dir(target) if target else None
+    if run_dir is None:
+        return given, None
+    name, recorded = recorded_invocation(run_dir)
+    combined = Invocation(
+        given.config_name if config_name_given else name,
+        [*recorded, *given.overrides],
+        [*recorded_config_dirs(run_dir), *given.config_dirs],
+    )
+    return combined, run_dir
+
+
+#: Model settings a resume may change: they do not change the shape of the weights.
+_SHAPELESS = frozenset({"device", "dtype", "dropout", "seed", "attn_implementation"})
+
+
+def check_resume_shape(run_dir: Path, config: dict[str, Any]) -> None:
+    """Refuse a resume whose tokenizer or model settings differ from the run's own."""
+    from omegaconf import OmegaConf
+
+    recorded_file = run_dir / "config.yaml"
+    if not recorded_file.is_file():
+        return
+    recorded = OmegaConf.to_container(OmegaConf.load(recorded_file))
+    assert isinstance(recorded, dict)
+    for group in ("tokenizer", "model"):
+        mine, theirs = config.get(group) or {}, recorded.get(group) or {}
+        for key in sorted(set(mine) | set(theirs)):
+            if group == "model" and key in _SHAPELESS:
+                continue
+            if mine.get(key) != theirs.get(key):
+                raise ConfigError(
+                    f"{group}.{key}: resuming {run_dir}, whose {group} has {key}="
+                    f"{theirs.get(key)!r}, with {key}={mine.get(key)!r}; the checkpoint's weights "
+                    f"would not fit. Drop that override, or start a new run.",
+                    where=f"{group}.{key}",
+                )
+
+
+def compose_run(
+    run_dir: Path, overrides: Sequence[str], config_dirs: Sequence[str] = ()
+) -> dict[str, Any]:
     """The run's config, recomposed with the given overrides on top, resolved."""
     from codex_ml.run.assemble import resolve
     from codex_ml.run.compose import compose_config
@@ -75,7 +141,7 @@ def compose_run(run_dir: Path, overrides: Sequence[str]) -> dict[str, Any]:
     from codex_ml.run.precheck import check_overrides, parse_overrides, reject_code_overrides
 
     config_name, recorded = recorded_invocation(run_dir)
-    config_dirs = recorded_config_dirs(run_dir)
+    config_dirs = [*recorded_config_dirs(run_dir), *config_dirs]
     reject_code_overrides(overrides)
     check_overrides(config_name, parse_overrides([*recorded, *overrides]), config_dirs)
     cfg = compose_config(config_name, [*recorded, *overrides], config_dirs)

@@ -1,0 +1,68 @@
+"""One history per run, from step 0, however often it was resumed.
+
+A resumed run used to start its ``metrics.jsonl``, ``first_loss`` and loss
+curve at the resume step. The rows the earlier run logged up to the
+checkpoint being resumed are carried over first, so every run directory tells
+the whole story; a run resumed in place drops the rows it had logged past that
+checkpoint (steps that will be trained again).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from codex_ml import fsio
+from codex_ml.run.outputs import METRICS_FILE
+
+#: A metrics file larger than this is not read back (a planted or runaway file).
+_MAX_METRICS_BYTES = 512 * 1024 * 1024
+
+
+def checkpoint_step(checkpoint: Path) -> int | None:
+    """The step of a ``step-N`` checkpoint directory."""
+    name = Path(checkpoint).name
+    return int(name[5:]) if name.startswith("step-") and name[5:].isdigit() else None
+
+
+def read_rows(run_dir: Path, *, upto: int) -> list[dict[str, Any]]:
+    """The rows of ``run_dir/metrics.jsonl`` up to step ``upto`` (a damaged line ends them)."""
+    path = Path(run_dir) / METRICS_FILE
+    try:
+        info = os.lstat(path)
+    except FileNotFoundError:
+        return []
+    if not stat.S_ISREG(info.st_mode) or info.st_size > _MAX_METRICS_BYTES:
+        return []  # a link, a FIFO or a huge file: the history is not worth the risk
+    rows = []
+    with open(path, encoding="utf-8", errors="replace") as handle:
+        for line in handle:
+            try:
+                row = json.loads(line)
+            except ValueError:
+                break  # a line cut by a kill: what follows it is not trusted
+            if isinstance(row, dict) and isinstance(row.get("step"), int) and row["step"] <= upto:
+                rows.append(row)
+    return rows
+
+
+def carry_over(source_run: Path, run_dir: Path, *, upto: int) -> list[dict[str, Any]]:
+    """Start ``run_dir``'s metrics with ``source_run``'s rows up to ``upto``; returns them."""
+    rows = read_rows(source_run, upto=upto)
+    fsio.make_dir(run_dir)
+    fsio.write_atomic(Path(run_dir) / METRICS_FILE, "".join(json.dumps(row) + "\n" for row in rows))
+    return rows
+
+
+def first_loss(rows: Sequence[Mapping[str, Any]]) -> float | None:
+    """The loss of the first logged step."""
+    return next((r["loss"] for r in rows if r.get("event") == "log" and "loss" in r), None)
+
+
+def latest_eval(rows: Sequence[Mapping[str, Any]]) -> Mapping[str, Any] | None:
+    """The last evaluation row."""
+    return next((r for r in reversed(rows) if r.get("event") == "eval"), None)
