@@ -111,3 +111,24 @@ def test_a_planted_link_in_place_of_the_lock_is_refused(tmp_path: Path) -> None:
     report.record("bad_inputs_tried")
     assert_user_error(result, "train", str(run_dir / ".lock"), "symbolic link")
     assert victim.read_text() == "precious\n"
+
+
+@pytest.mark.timeout(120)
+def test_sigterm_while_the_run_starts_leaves_no_run_directory(tmp_path: Path) -> None:
+    """SIGTERM before the first step: exit 143 and nothing left (a FIFO holds the start)."""
+    fifo = tmp_path / "corpus.fifo"
+    os.mkfifo(fifo)
+    run_dir = tmp_path / "starting"
+    command = Command(
+        ["train", f"hydra.run.dir={run_dir}", *QUICK, "data=offline/lines", f"data.path={fifo}"],
+        tmp_path,
+    )
+    process = _start_and_wait_for_lock(command, run_dir)
+    time.sleep(1.0)  # past the lock, the run is waiting for the FIFO's writer
+    process.terminate()
+    _, stderr = process.communicate(timeout=60)
+    report.record("faults_injected")
+    assert process.returncode == 143, stderr
+    assert "Traceback" not in stderr
+    assert not run_dir.exists()
+    report.record("runs_survived")

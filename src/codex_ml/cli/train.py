@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -250,12 +251,38 @@ def _run_job(invocation: Invocation, job: Job) -> int:
         )
 
     try:
-        if not _is_main_process():  # only rank 0 owns and writes the directory
-            return train(job.run_dir)
-        with owned(job.run_dir, unique=job.unique) as run_dir:
-            return train(run_dir.path)
+        with _terminated_cleanly():
+            if not _is_main_process():  # only rank 0 owns and writes the directory
+                return train(job.run_dir)
+            with owned(job.run_dir, unique=job.unique) as run_dir:
+                return train(run_dir.path)
     except Exception as exc:
         return report("train", exc)
+
+
+@contextmanager
+def _terminated_cleanly() -> Iterator[None]:
+    """SIGTERM outside the training loop (which checkpoints on it) ends the job as an exit 143.
+
+    Without this, SIGTERM while the components load would kill the process on
+    the spot and leave its half-made run directory behind.
+    """
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def terminate(signum: int, frame: object) -> None:
+        print("codex-ml train: terminated (SIGTERM)", file=sys.stderr)
+        raise SystemExit(128 + signal.SIGTERM)
+
+    previous = signal.signal(signal.SIGTERM, terminate)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _show(cfg: Any, part: str, resolve: bool) -> None:
