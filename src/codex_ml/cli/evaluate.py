@@ -12,18 +12,12 @@ import sys
 from collections.abc import Sequence
 
 from codex_ml.cli.helptext import plain
+from codex_ml.cli.run_arguments import add_run_arguments
 
 
 def run(argv: Sequence[str]) -> int:
     parser = argparse.ArgumentParser(prog="codex-ml evaluate", description=plain(__doc__))
-    parser.add_argument("target", help="a run directory, its checkpoints/ or a step-N checkpoint")
-    parser.add_argument(
-        "-cd",
-        "--config-dir",
-        action="append",
-        default=[],
-        help="a folder of presets (as for train); the run's own -cd folders are used anyway",
-    )
+    add_run_arguments(parser)
     parser.add_argument("overrides", nargs="*", help="Hydra overrides (metrics=..., data=...)")
     parser.add_argument(
         "--output", help="where to write the JSON report (default: RUN/evaluation.json)"

@@ -20,18 +20,9 @@ HAS_DEFAULT = object()
 
 def static_signature(target: str) -> inspect.Signature | None:
     """The signature of ``module:attr`` read from its source, or None when that is not sure."""
-    from codex_ml.registry.provenance import module_file
+    from codex_ml.registry.provenance import definition_of
 
-    module, _, attr = target.partition(":")
-    file = module_file(module.strip())
-    if file is None or not file.endswith(".py"):
-        return None
-    try:
-        with open(file, encoding="utf-8") as handle:
-            tree = ast.parse(handle.read(), filename=file)
-    except (OSError, SyntaxError, ValueError):
-        return None
-    node = _find(tree, attr.strip().split("."))
+    _, node = definition_of(target)
     if isinstance(node, ast.ClassDef):
         return _class_signature(node)
     if isinstance(node, ast.FunctionDef) and not node.decorator_list:
@@ -41,10 +32,12 @@ def static_signature(target: str) -> inspect.Signature | None:
 
 def _class_signature(node: ast.ClassDef) -> inspect.Signature | None:
     """``__init__``'s parameters, or a plain dataclass's fields; None for anything else."""
+    from codex_ml.registry.provenance import find_definition
+
     decorators = {_decorator_name(d): d for d in node.decorator_list}
     if not set(decorators) <= {"final", "dataclass"} or node.bases:
         return None  # inherited or generated some other way: import and ask
-    init = _find(node, ["__init__"])
+    init = find_definition(node, ["__init__"])
     if isinstance(init, ast.FunctionDef) and not init.decorator_list:
         return _signature(init.args, skip_first=True)
     if "dataclass" not in decorators:
@@ -80,22 +73,6 @@ def _decorator_name(node: ast.expr) -> str:
     if isinstance(node, ast.Attribute):
         return node.attr
     return node.id if isinstance(node, ast.Name) else "?"
-
-
-def _find(node: ast.AST, path: list[str]) -> ast.AST | None:
-    for name in path:
-        node = next(  # type: ignore[assignment]
-            (
-                child
-                for child in getattr(node, "body", [])
-                if isinstance(child, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef)
-                and child.name == name
-            ),
-            None,
-        )
-        if node is None:
-            return None
-    return node
 
 
 def _signature(args: ast.arguments, *, skip_first: bool) -> inspect.Signature:

@@ -71,17 +71,29 @@ def module_file(module: str) -> str | None:
 
 def locate_target(target: str) -> Location:
     """File, line and docstring of ``module:attr`` without importing the module."""
+    file, node = definition_of(target)
+    if node is None:
+        return Location(file)
+    return Location(file, getattr(node, "lineno", None), first_line(ast.get_docstring(node)))
+
+
+def definition_of(target: str) -> tuple[str | None, ast.AST | None]:
+    """(file, syntax-tree node) of the function or class ``module:attr`` names, not imported."""
     module, _, attr = target.partition(":")
     file = module_file(module.strip())
     if file is None or not file.endswith(".py"):
-        return Location(file)
+        return file, None
     try:
         with open(file, encoding="utf-8") as fh:
             tree = ast.parse(fh.read(), filename=file)
     except (OSError, SyntaxError, ValueError):
-        return Location(file)
-    node: ast.AST = tree
-    for name in attr.strip().split("."):
+        return file, None
+    return file, find_definition(tree, attr.strip().split("."))
+
+
+def find_definition(node: ast.AST | None, path: list[str]) -> ast.AST | None:
+    """The function or class at ``path`` (``["Class", "method"]``) under ``node``."""
+    for name in path:
         node = next(
             (
                 child
@@ -91,9 +103,7 @@ def locate_target(target: str) -> Location:
             ),
             None,
         )
-        if node is None:
-            return Location(file)
-    return Location(file, getattr(node, "lineno", None), first_line(ast.get_docstring(node)))
+    return node
 
 
 def distribution_of(obj: Any) -> str | None:
