@@ -19,24 +19,24 @@ def _write(tmp_path, data: bytes, name="records.txt"):
 
 def test_records_are_lines_without_line_endings(tmp_path):
     path = _write(tmp_path, b"first\r\nsecond line\nthird\r\n")
-    assert load_lines(path) == ["first", "second line", "third"]
-    assert load_lines(str(path)) == ["first", "second line", "third"]
+    assert list(load_lines(path)) == ["first", "second line", "third"]
+    assert list(load_lines(str(path))) == ["first", "second line", "third"]
 
 
 def test_last_line_without_newline_and_inner_white_space_are_kept(tmp_path):
     path = _write(tmp_path, b"  indented\ttab \nlast")
-    assert load_lines(path) == ["  indented\ttab ", "last"]
+    assert list(load_lines(path)) == ["  indented\ttab ", "last"]
 
 
 def test_skip_blank(tmp_path):
     path = _write(tmp_path, b"a\n\n   \nb\n")
-    assert load_lines(path) == ["a", "b"]
-    assert load_lines(path, skip_blank=False) == ["a", "", "   ", "b"]
+    assert list(load_lines(path)) == ["a", "b"]
+    assert list(load_lines(path, skip_blank=False)) == ["a", "", "   ", "b"]
 
 
 def test_max_records_stops_early(tmp_path):
     path = _write(tmp_path, b"".join(b"line %d\n" % i for i in range(100)))
-    assert load_lines(path, max_records=3) == ["line 0", "line 1", "line 2"]
+    assert list(load_lines(path, max_records=3)) == ["line 0", "line 1", "line 2"]
     with pytest.raises(ValueError, match="max_records"):
         load_lines(path, max_records=0)
 
@@ -44,18 +44,18 @@ def test_max_records_stops_early(tmp_path):
 def test_shuffle_is_deterministic_with_the_seed(tmp_path):
     records = [f"record {i}" for i in range(50)]
     path = _write(tmp_path, "\n".join(records).encode())
-    first = load_lines(path, shuffle=True, seed=3)
-    assert first == load_lines(path, shuffle=True, seed=3)
+    first = list(load_lines(path, shuffle=True, seed=3))
+    assert first == list(load_lines(path, shuffle=True, seed=3))
     assert first != records and sorted(first) == sorted(records)
-    assert load_lines(path, shuffle=True, seed=4) != first
-    assert load_lines(path) == records  # no shuffle by default
+    assert list(load_lines(path, shuffle=True, seed=4)) != first
+    assert list(load_lines(path)) == records  # no shuffle by default
 
 
 def test_other_encodings_and_byte_order_mark(tmp_path):
     path = _write(tmp_path, "café\nnaïve\n".encode("latin-1"))
-    assert load_lines(path, encoding="latin-1") == ["café", "naïve"]
+    assert list(load_lines(path, encoding="latin-1")) == ["café", "naïve"]
     bom = _write(tmp_path, "\ufeffhello\nworld\n".encode(), name="bom.txt")
-    assert load_lines(bom) == ["hello", "world"]
+    assert list(load_lines(bom)) == ["hello", "world"]
 
 
 def test_missing_file_names_the_path_and_what_to_pass(tmp_path):
@@ -65,15 +65,23 @@ def test_missing_file_names_the_path_and_what_to_pass(tmp_path):
     assert str(missing) in str(info.value)
 
 
-def test_directory_is_a_clear_error(tmp_path):
-    with pytest.raises(IsADirectoryError, match="is a directory"):
+def test_a_directory_without_data_files_is_a_clear_error(tmp_path):
+    with pytest.raises(FileNotFoundError, match="is a directory with no data files"):
         load_lines(tmp_path)
+
+
+def test_records_are_read_lazily_and_afresh_on_every_iteration(tmp_path):
+    path = _write(tmp_path, b"one\ntwo\n")
+    records = load_lines(path)
+    assert list(records) == ["one", "two"]
+    path.write_bytes(b"three\n")
+    assert list(records) == ["three"]  # nothing was held from the first pass
 
 
 def test_decoding_error_names_path_line_and_encoding(tmp_path):
     path = _write(tmp_path, b"fine\nalso fine\nbroken \xff here\n")
     with pytest.raises(LineDecodeError, match="line 3: not valid utf-8") as info:
-        load_lines(path)
+        list(load_lines(path))
     assert isinstance(info.value, ValueError)
     assert str(path) in str(info.value)
     assert (info.value.line_number, info.value.encoding) == (3, "utf-8")
@@ -91,7 +99,7 @@ def test_unsupported_or_unknown_encoding_is_a_clear_error(tmp_path):
 def test_a_file_without_records_is_a_clear_error(tmp_path, data, what):
     path = _write(tmp_path, data)
     with pytest.raises(ValueError, match=what) as info:
-        load_lines(path)
+        list(load_lines(path))
     assert str(path) in str(info.value)
 
 
@@ -101,9 +109,9 @@ def test_path_of_the_wrong_type_is_a_type_error():
 
 
 @pytest.mark.timeout(30)
-def test_a_10_mb_single_line_is_read(tmp_path):
+def test_a_10_mb_single_line_is_read_under_a_raised_cap(tmp_path):
     path = _write(tmp_path, b"x" * (10 * 1024 * 1024))
-    (record,) = load_lines(path)
+    (record,) = list(load_lines(path, max_record_bytes=16 * 1024 * 1024))
     assert len(record) == 10 * 1024 * 1024
 
 

@@ -33,6 +33,10 @@ CATALOGUE: Mapping[str, Mapping[str, str]] = {
     "data_loader": {
         "lines": "codex_ml.data.lines:load_lines",
         "offline:tiny-corpus": "codex_ml.data.lines:load_tiny_corpus",
+        "jsonl": "codex_ml.data.jsonl:load_jsonl",
+        "csv": "codex_ml.data.delimited:load_csv",
+        "parquet": "codex_ml.data.parquet:load_parquet",
+        "hf-datasets": "codex_ml.data.hf_datasets:load_hf_dataset",
     },
     "metric": {
         "accuracy@token": "codex_ml.metrics.token_accuracy:build_token_accuracy",

@@ -1,8 +1,9 @@
 """Text records from plain-text files: one record per line.
 
-``load_lines`` streams the file line by line in binary and decodes each line
-on its own, so a decoding error names its line, and a huge single line is
-read once without any quadratic work. Line endings (``\\n`` or ``\\r\\n``) are
+``load_lines`` streams its files through the shared line reader
+(:mod:`codex_ml.data.reader`): lines are cut in binary and each is decoded on
+its own, so a decoding error names its file and line, and no line may be
+longer than ``max_record_bytes``. Line endings (``\\n`` or ``\\r\\n``) are
 removed; everything else in a line is kept as written.
 """
 
@@ -10,10 +11,14 @@ from __future__ import annotations
 
 import codecs
 import random
+from collections.abc import Iterator
 from os import PathLike
 from pathlib import Path
 
 from codex_ml import resources
+from codex_ml.data.reader import DEFAULT_MAX_RECORD_BYTES, check_max_record_bytes, read_lines
+from codex_ml.data.records import Records, stream_records
+from codex_ml.data.sources import resolve_files
 
 TINY_CORPUS_FILENAME = "tiny_corpus.txt"
 
@@ -39,53 +44,66 @@ def load_lines(
     skip_blank: bool = True,
     encoding: str = "utf-8",
     max_records: int | None = None,
-) -> list[str]:
-    """Text records from any plain-text file, one per line, optionally shuffled with a seed."""
-    if not isinstance(path, (str, PathLike)):
+    max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES,
+) -> Records:
+    """Text records from plain-text files (a file, a directory of shards or a glob), one per line.
+
+    Streamed: nothing is read until the records are iterated, and each
+    iteration reads the files again. ``shuffle`` is the exception: it holds
+    every record in memory to shuffle them, so leave it off for large corpora
+    (training draws random blocks anyway).
+    """
+    check_max_record_bytes(max_record_bytes)
+    files = _text_files(path)
+    _line_decoder(files[0], encoding)  # an unusable encoding fails now, not at the first record
+    records = stream_records(
+        files,
+        lambda file: _file_lines(file, encoding, max_record_bytes),
+        loader="lines",
+        skip_blank=skip_blank,
+        max_records=max_records,
+        empty=lambda: (
+            " (only blank lines)" if any(_size(f) for f in files) else " (the file is empty)"
+        ),
+    )
+    if not shuffle:
+        return records
+
+    def shuffled() -> Iterator[str]:
+        every = list(records)
+        random.Random(seed).shuffle(every)
+        yield from every
+
+    return Records(shuffled, files=files, loader="lines")
+
+
+def _text_files(path: str | PathLike[str]) -> list[Path]:
+    if isinstance(path, bool) or not isinstance(path, (str, PathLike)):
         raise TypeError(
             f"load_lines needs path= a plain-text file (str or Path), got {type(path).__name__}."
         )
-    if max_records is not None and (
-        isinstance(max_records, bool) or not isinstance(max_records, int) or max_records < 1
-    ):
-        raise ValueError(f"max_records must be a positive int or None, got {max_records!r}.")
-    path = Path(path)
-    decoder = _line_decoder(path, encoding)
-    records: list[str] = []
+    return resolve_files(path, loader="lines")
+
+
+def _size(path: Path) -> int:
     try:
-        with path.open("rb") as handle:
-            for line_number, raw in enumerate(handle, start=1):
-                try:
-                    line = decoder.decode(raw, final=True)
-                except UnicodeDecodeError as exc:
-                    reason = f"{exc.reason} at byte {exc.start} of the line"
-                    raise LineDecodeError(path, line_number, encoding, reason) from exc
-                line = line.rstrip("\r\n")
-                if line_number == 1:
-                    line = line.removeprefix("\ufeff")  # a byte-order mark is never text
-                if skip_blank and not line.strip():
-                    continue
-                records.append(line)
-                if max_records is not None and len(records) >= max_records:
-                    break
-    except FileNotFoundError:
-        raise FileNotFoundError(
-            f"text file not found: {path}. Pass path= an existing plain-text file with one "
-            "record per line."
-        ) from None
-    except IsADirectoryError:
-        raise IsADirectoryError(
-            f"{path} is a directory; pass path= a plain-text file inside it, one record per line."
-        ) from None
-    if not records:
-        what = "only blank lines" if path.stat().st_size else "nothing (the file is empty)"
-        raise ValueError(
-            f"{path} holds {what}, so it yields no records; a run needs at least one. Pass a "
-            "file with text in it" + (" or skip_blank=False." if skip_blank else ".")
-        )
-    if shuffle:
-        random.Random(seed).shuffle(records)
-    return records
+        return path.stat().st_size
+    except OSError:
+        return 0
+
+
+def _file_lines(path: Path, encoding: str, max_record_bytes: int) -> Iterator[str]:
+    decoder = _line_decoder(path, encoding)
+    for number, _, raw in read_lines(path, max_record_bytes=max_record_bytes):
+        try:
+            line = decoder.decode(raw, final=True)
+        except UnicodeDecodeError as exc:
+            reason = f"{exc.reason} at byte {exc.start} of the line"
+            raise LineDecodeError(path, number, encoding, reason) from exc
+        line = line.rstrip("\r")
+        if number == 1:
+            line = line.removeprefix("\ufeff")  # a byte-order mark is never text
+        yield line
 
 
 def _line_decoder(path: Path, encoding: str) -> codecs.IncrementalDecoder:
@@ -102,14 +120,17 @@ def _line_decoder(path: Path, encoding: str) -> codecs.IncrementalDecoder:
             f"cannot read {path} as {encoding}: load_lines reads ASCII-compatible encodings "
             "(utf-8, latin-1, cp1252, ...); convert the file to UTF-8 first."
         )
-    # One decoder for the whole file, so "utf-8-sig" drops the BOM of the first line only.
+    # One decoder per file, so "utf-8-sig" drops the BOM of the first line only.
     return info.incrementaldecoder()
 
 
 def load_tiny_corpus(
     *, path: str | PathLike[str] | None = None, shuffle: bool = False, seed: int = 0
 ) -> list[str]:
-    """The shipped tiny English corpus (data/offline/tiny_corpus.txt), one paragraph per record."""
+    """The shipped tiny English corpus (data/offline/tiny_corpus.txt), one paragraph per record.
+
+    A list, unlike :func:`load_lines`: it is 75 KB, and callers slice it.
+    """
     if path is None:
         path = resources.offline_data_dir() / TINY_CORPUS_FILENAME
-    return load_lines(path, shuffle=shuffle, seed=seed)
+    return list(load_lines(path, shuffle=shuffle, seed=seed))

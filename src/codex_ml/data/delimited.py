@@ -1,0 +1,100 @@
+"""Text records from CSV (or TSV) files with a header row: the ``text_field`` column.
+
+Rows are parsed by :mod:`csv` from the shared bounded line reader, so a quoted
+field may span lines, but no line, and no field, may pass ``max_record_bytes``.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterator
+from os import PathLike
+from pathlib import Path
+
+from codex_ml.data.fields import check_text_field
+from codex_ml.data.reader import (
+    DEFAULT_MAX_RECORD_BYTES,
+    RecordTooLargeError,
+    check_max_record_bytes,
+    read_lines,
+)
+from codex_ml.data.records import Records, stream_records
+from codex_ml.data.sources import resolve_files
+
+SUFFIXES = (".csv", ".csv.gz", ".tsv", ".tsv.gz")
+
+
+def load_csv(
+    path: str | PathLike[str],
+    *,
+    text_field: str = "text",
+    delimiter: str = ",",
+    encoding: str = "utf-8",
+    skip_blank: bool = True,
+    max_records: int | None = None,
+    max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES,
+) -> Records:
+    """The ``text_field`` column of CSV files (a file, shards or a glob) with a header row."""
+    check_text_field(text_field)
+    check_max_record_bytes(max_record_bytes)
+    if not isinstance(delimiter, str) or len(delimiter) != 1:
+        raise ValueError(f"delimiter must be one character, got {delimiter!r}.")
+    files = resolve_files(path, loader="csv", suffixes=SUFFIXES)
+    # The csv module's own cap (128 KiB by default) would cut long texts; ours is the bound.
+    csv.field_size_limit(max(csv.field_size_limit(), max_record_bytes))
+    return stream_records(
+        files,
+        lambda file: _file_texts(file, text_field, delimiter, encoding, max_record_bytes),
+        loader="csv",
+        skip_blank=skip_blank,
+        max_records=max_records,
+        empty=lambda: f" (no non-blank {text_field!r})",
+    )
+
+
+def _file_texts(
+    path: Path, text_field: str, delimiter: str, encoding: str, max_record_bytes: int
+) -> Iterator[str]:
+    position = {"line": 0, "offset": 0}
+
+    def lines() -> Iterator[str]:
+        for number, offset, raw in read_lines(path, max_record_bytes=max_record_bytes):
+            position.update(line=number, offset=offset)
+            try:
+                text = raw.decode(encoding)
+            except UnicodeDecodeError as exc:
+                raise ValueError(
+                    f"{path}, line {number}: not valid {encoding} ({exc.reason}). Pass the "
+                    "file's real encoding as encoding=..., or convert it."
+                ) from None
+            # With its line end: csv needs it to tell a quoted newline from a row's end.
+            yield (text.removeprefix("\ufeff") if number == 1 else text) + "\n"
+
+    rows = csv.reader(lines(), delimiter=delimiter)
+    try:
+        header = next(rows, None)
+        if header is None:
+            return
+        if text_field not in header:
+            raise ValueError(
+                f"{path}: no column {text_field!r} in the header row; the columns are "
+                f"{', '.join(repr(h) for h in header)}. Set text_field= to the column that "
+                "holds the text (and delimiter= if the header is one long name)."
+            )
+        column = header.index(text_field)
+        for row in rows:
+            if not row:
+                continue
+            if column >= len(row):
+                raise ValueError(
+                    f"{path}, line {position['line']}: the row has {len(row)} fields, but "
+                    f"{text_field!r} is column {column + 1} of the header. Fix the row, or the "
+                    "delimiter= if it is not a comma."
+                )
+            yield row[column]
+    except csv.Error as exc:
+        if "field larger than field limit" in str(exc):
+            raise RecordTooLargeError(
+                path, position["offset"], max_record_bytes, f"a field on line {position['line']}"
+            ) from None
+        raise ValueError(f"{path}, line {position['line']}: not valid CSV ({exc}).") from None

@@ -1,0 +1,53 @@
+"""The text of a structured record (a JSON object, a CSV row): ``text_field``, dotted for nesting.
+
+``text_field="meta.body"`` reads ``record["meta"]["body"]``. A field that is
+missing names the fields the record has; a value that is not text names its
+type. Both errors say where the record is (``where``: file and line or row).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+
+class MissingFieldError(KeyError, ValueError):
+    """A record has no ``text_field``; the message lists the fields it has (a user error)."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0])
+
+
+def check_text_field(text_field: object) -> str:
+    if not isinstance(text_field, str) or not text_field.strip():
+        raise ValueError(f"text_field must be a non-empty field name, got {text_field!r}.")
+    return text_field
+
+
+def field_text(record: Any, text_field: str, *, where: str) -> str:
+    """``record``'s ``text_field`` (a dotted path), which must be a str."""
+    value = record
+    walked: list[str] = []
+    for part in text_field.split("."):
+        if not isinstance(value, Mapping):
+            at = ".".join(walked) or "the record"
+            raise ValueError(
+                f"{where}: text_field={text_field!r} goes into {at}, but that is a "
+                f"{type(value).__name__}, not an object. Point text_field= at a text field."
+            )
+        if part not in value:
+            at = f" in {'.'.join(walked)}" if walked else ""
+            have = ", ".join(repr(k) for k in list(value)[:20]) or "none"
+            raise MissingFieldError(
+                f"{where}: no field {part!r}{at} (text_field={text_field!r}); this record has "
+                f"the fields {have}. Set text_field= to the one that holds the text "
+                "(a dotted path such as 'meta.body' for nested objects)."
+            )
+        value = value[part]
+        walked.append(part)
+    if not isinstance(value, str):
+        raise ValueError(
+            f"{where}: text_field={text_field!r} is a {type(value).__name__}, not text. Point "
+            "text_field= at a field that holds a string."
+        )
+    return value

@@ -1,0 +1,71 @@
+"""Text records from JSON Lines files (``.jsonl``, ``.jsonl.gz``): one JSON object per line.
+
+The text is ``text_field`` of each object (a dotted path reaches into nested
+objects). Lines go through the shared bounded reader, so a line that is not
+JSON names its file and line, and a huge one is refused at ``max_record_bytes``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from os import PathLike
+from pathlib import Path
+
+from codex_ml.data.fields import check_text_field, field_text
+from codex_ml.data.reader import DEFAULT_MAX_RECORD_BYTES, check_max_record_bytes, read_lines
+from codex_ml.data.records import Records, stream_records
+from codex_ml.data.sources import resolve_files
+
+SUFFIXES = (".jsonl", ".jsonl.gz", ".json", ".json.gz", ".ndjson", ".ndjson.gz")
+
+
+class JSONLineError(ValueError):
+    """A line of a JSON Lines file is not a JSON object."""
+
+    def __init__(self, path: Path, line_number: int, reason: str) -> None:
+        self.path = path
+        self.line_number = line_number
+        super().__init__(
+            f"{path}, line {line_number}: {reason}. A JSON Lines file holds one JSON object "
+            "per line; fix or remove that line (records already read are not affected)."
+        )
+
+
+def load_jsonl(
+    path: str | PathLike[str],
+    *,
+    text_field: str = "text",
+    skip_blank: bool = True,
+    max_records: int | None = None,
+    max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES,
+) -> Records:
+    """``text_field`` of each JSON object in JSON Lines files (a file, shards or a glob)."""
+    check_text_field(text_field)
+    check_max_record_bytes(max_record_bytes)
+    files = resolve_files(path, loader="jsonl", suffixes=SUFFIXES)
+    return stream_records(
+        files,
+        lambda file: _file_texts(file, text_field, max_record_bytes),
+        loader="jsonl",
+        skip_blank=skip_blank,
+        max_records=max_records,
+        empty=lambda: f" (no non-blank {text_field!r})",
+    )
+
+
+def _file_texts(path: Path, text_field: str, max_record_bytes: int) -> Iterator[str]:
+    for number, _, raw in read_lines(path, max_record_bytes=max_record_bytes):
+        if not raw.strip():
+            continue  # blank lines between objects are common and harmless
+        try:
+            record = json.loads(raw)
+        except UnicodeDecodeError as exc:
+            raise JSONLineError(path, number, f"not valid UTF-8 ({exc.reason})") from None
+        except json.JSONDecodeError as exc:
+            raise JSONLineError(
+                path, number, f"not JSON ({exc.msg} at column {exc.colno})"
+            ) from None
+        if not isinstance(record, dict):
+            raise JSONLineError(path, number, f"a JSON {type(record).__name__}, not an object")
+        yield field_text(record, text_field, where=f"{path}, line {number}")

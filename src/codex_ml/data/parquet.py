@@ -1,0 +1,80 @@
+"""Text records from Parquet files: one column, streamed a batch of rows at a time.
+
+Only ``text_field``'s column is read (``text_field="meta.body"`` reads the
+struct column ``meta`` and walks into it), in batches with ``pyarrow``, so a
+file of any size costs one batch of memory. ``pyarrow`` is in the ``data`` extra.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from os import PathLike
+from pathlib import Path
+
+from codex_ml.data.extras import require
+from codex_ml.data.fields import check_text_field, field_text
+from codex_ml.data.reader import (
+    DEFAULT_MAX_RECORD_BYTES,
+    RecordTooLargeError,
+    check_max_record_bytes,
+)
+from codex_ml.data.records import Records, stream_records
+from codex_ml.data.sources import resolve_files
+
+SUFFIXES = (".parquet", ".pq")
+_BATCH_ROWS = 4096
+
+
+def load_parquet(
+    path: str | PathLike[str],
+    *,
+    text_field: str = "text",
+    skip_blank: bool = True,
+    max_records: int | None = None,
+    max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES,
+) -> Records:
+    """``text_field`` of every row of Parquet files (a file, shards or a glob)."""
+    check_text_field(text_field)
+    check_max_record_bytes(max_record_bytes)
+    require("pyarrow.parquet", loader="parquet")  # a missing extra fails now, not mid-run
+    files = resolve_files(path, loader="parquet", suffixes=SUFFIXES)
+    return stream_records(
+        files,
+        lambda file: _file_texts(file, text_field, max_record_bytes),
+        loader="parquet",
+        skip_blank=skip_blank,
+        max_records=max_records,
+        empty=lambda: f" (no non-blank {text_field!r})",
+    )
+
+
+def _file_texts(path: Path, text_field: str, max_record_bytes: int) -> Iterator[str]:
+    pq = require("pyarrow.parquet", loader="parquet")
+    try:
+        parquet = pq.ParquetFile(path)
+    except Exception as exc:  # pyarrow raises ArrowInvalid, OSError, ... for a bad file
+        raise ValueError(f"{path}: not a readable Parquet file ({exc}).") from None
+    column, _, rest = text_field.partition(".")
+    names = parquet.schema_arrow.names
+    if column not in names:
+        raise ValueError(
+            f"{path}: no column {column!r} (text_field={text_field!r}); the columns are "
+            f"{', '.join(repr(n) for n in names)}. Set text_field= to the column that holds "
+            "the text."
+        )
+    row = 0
+    for batch in parquet.iter_batches(batch_size=_BATCH_ROWS, columns=[column]):
+        for value in batch.column(0).to_pylist():
+            row += 1
+            where = f"{path}, row {row:,}"
+            if value is None:
+                continue  # a null is a missing text, like a blank line
+            text = field_text({column: value}, text_field, where=where) if rest else value
+            if not isinstance(text, str):
+                raise ValueError(
+                    f"{where}: column {column!r} holds {type(text).__name__}, not text. Set "
+                    "text_field= to a string column."
+                )
+            if len(text) > max_record_bytes:  # characters: a cheap lower bound on bytes
+                raise RecordTooLargeError(path, 0, max_record_bytes, f"row {row:,}")
+            yield text

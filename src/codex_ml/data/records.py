@@ -1,0 +1,82 @@
+"""What the built-in data loaders return: a lazy, re-iterable stream of text records.
+
+Each iteration opens the files again and reads them front to back, so the
+token store can read a corpus once to build it, a caller can count or split
+it without a copy, and nothing ever holds every record at once. ``files``
+are the resolved inputs, which the token store fingerprints.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from pathlib import Path
+
+
+class Records:
+    """Text records read afresh from ``files`` by ``read()`` on every iteration."""
+
+    __slots__ = ("_read", "files", "loader")
+
+    def __init__(
+        self, read: Callable[[], Iterator[str]], *, files: Sequence[Path], loader: str
+    ) -> None:
+        self._read = read
+        self.files = tuple(files)
+        self.loader = loader
+
+    def __iter__(self) -> Iterator[str]:
+        return self._read()
+
+    def __repr__(self) -> str:
+        first = self.files[0] if self.files else "?"
+        more = f" and {len(self.files) - 1} more" if len(self.files) > 1 else ""
+        return f"<{self.loader} records from {first}{more}>"
+
+
+def no_records_error(files: Sequence[Path], loader: str, why: str = "") -> ValueError:
+    """The error for a source that yielded nothing: a run needs at least one record."""
+    where = str(files[0]) if len(files) == 1 else f"{len(files)} files ({files[0]}, ...)"
+    return ValueError(
+        f"{where} yields no records{why} (data loader {loader!r}); a run needs at least one. "
+        "Pass a file with text in it."
+    )
+
+
+def check_max_records(value: object) -> int | None:
+    """``max_records`` as a positive int or None, or a ValueError that says so."""
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+        raise ValueError(f"max_records must be a positive int or None, got {value!r}.")
+    return value
+
+
+def stream_records(
+    files: Sequence[Path],
+    texts_of: Callable[[Path], Iterable[str]],
+    *,
+    loader: str,
+    skip_blank: bool = True,
+    max_records: int | None = None,
+    empty: Callable[[], str] = lambda: "",
+) -> Records:
+    """:class:`Records` that read ``texts_of(file)`` for each file in order.
+
+    The part every file loader shares: blank texts skipped (``skip_blank``),
+    a stop after ``max_records``, and :func:`no_records_error` (with
+    ``empty()`` saying why) when nothing at all was read.
+    """
+    check_max_records(max_records)
+
+    def read() -> Iterator[str]:
+        count = 0
+        for file in files:
+            for text in texts_of(file):
+                if skip_blank and not text.strip():
+                    continue
+                yield text
+                count += 1
+                if max_records is not None and count >= max_records:
+                    return
+        if not count:
+            raise no_records_error(files, loader, empty())
+
+    return Records(read, files=files, loader=loader)
