@@ -15,6 +15,7 @@ __all__ = ["main"]
 #: sub-command -> (module under codex_ml.cli, one-line help)
 COMMANDS = {
     "train": ("train", "compose a run from registry keys with Hydra and train it"),
+    "prepare": ("prepare", "tokenise a run's data once into its token store (same options)"),
     "evaluate": ("evaluate", "score a trained run: metrics, generations, rewards"),
     "generate": ("generate", "print samples from a trained run"),
     "plugins": ("plugins", "list, show and check the installed components"),

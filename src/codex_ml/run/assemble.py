@@ -7,8 +7,7 @@ model has been loaded.
 
 from __future__ import annotations
 
-import random
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,7 +29,7 @@ GROUP_KINDS = {
     "reward_model": "reward_model",
 }
 #: Keys in a fragment that codex-ml reads itself rather than passing to the factory.
-RESERVED = {"training": ("resume",), "metrics": ("input",)}
+RESERVED = {"training": ("resume",), "metrics": ("input",), "data": ("store", "eval_path")}
 #: Factory parameters codex-ml always sets itself (``trainer_extras``); never from a config.
 INTERNAL_PARAMETERS = {"training": ("output_dir", "resume_from")}
 #: What a metric scores, for the catalogue's metrics (others say so with `input:`).
@@ -174,20 +173,23 @@ def parameter_names(factory: Any) -> set[str] | None:
     return set(parameters)
 
 
-def split_records(records: list[Any], *, eval_fraction: float, seed: int) -> tuple[list, list]:
-    """A deterministic train/eval split; at least one record on each side."""
-    if not records:
-        raise ConfigError("data: the data loader returned no records.", where="data")
+def split_records(records: Iterable[Any], *, eval_fraction: float, seed: int) -> tuple[list, list]:
+    """The deterministic train/eval split as two lists; the token store streams the same rule.
+
+    Which records are held out is decided one at a time by
+    :func:`codex_ml.data.split.assign`, so ``codex-ml evaluate`` scores exactly
+    the records ``codex-ml train`` held out without either holding the corpus.
+    """
+    from codex_ml.data.split import assign
+
     if not 0.0 <= eval_fraction < 1.0:
         raise ConfigError(
             f"run.eval_fraction: must be in [0, 1), got {eval_fraction}.", where="run.eval_fraction"
         )
-    order = list(range(len(records)))
-    random.Random(seed).shuffle(order)
-    n_eval = min(len(records) - 1, max(1, round(len(records) * eval_fraction)))
-    if eval_fraction == 0.0 or len(records) < 2:
-        return list(records), []
-    held_out = set(order[:n_eval])
-    train = [r for i, r in enumerate(records) if i not in held_out]
-    evaluation = [r for i, r in enumerate(records) if i in held_out]
+    train: list[Any] = []
+    evaluation: list[Any] = []
+    for held_out, record in assign(records, eval_fraction=eval_fraction, seed=seed):
+        (evaluation if held_out else train).append(record)
+    if not train and not evaluation:
+        raise ConfigError("data: the data loader returned no records.", where="data")
     return train, evaluation

@@ -1,0 +1,72 @@
+"""``codex-ml prepare [--json] [OPTIONS] [OVERRIDES]``: build a run's token store ahead of time.
+
+It takes the same config and overrides as ``codex-ml train`` (``-cn``, ``-cd``,
+``data=...``, ``tokenizer=...``, ``run.eval_fraction=...``), so the store it
+builds is the one that ``train`` with those arguments opens without
+tokenising anything. It prints where the store is, its token counts, its size
+and how long it took; ``--json`` prints the same as one JSON object.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from codex_ml.config import ConfigError
+
+#: The config groups a store depends on (the split settings come from ``run``).
+GROUPS = ("tokenizer", "data")
+
+
+def run(argv: Sequence[str]) -> int:
+    from codex_ml.cli.errors import report
+
+    args = list(argv)
+    as_json = "--json" in args
+    args = [a for a in args if a != "--json"]
+    try:
+        prepared = _prepare(args, progress=not as_json)
+    except Exception as exc:
+        return report("prepare", exc)
+    if prepared is None:
+        return 0
+    facts = prepared.as_dict()
+    if as_json:
+        print(json.dumps(facts, indent=2))
+    else:
+        _print(facts)
+    return 0
+
+
+def _prepare(args: list[str], *, progress: bool) -> Any:
+    from codex_ml.cli.train import parse
+    from codex_ml.run.assemble import build, plan, resolve
+    from codex_ml.run.compose import compose_config
+    from codex_ml.run.precheck import check_config, precheck
+    from codex_ml.run.prepare import prepare
+
+    invocation = parse(args)
+    if invocation.help:
+        print(__doc__)
+        return None
+    if invocation.multirun or invocation.show:
+        raise ConfigError("codex-ml prepare takes neither -m nor --cfg.", where="-m")
+    precheck(invocation.config_name, invocation.overrides, invocation.config_dirs)
+    cfg = compose_config(invocation.config_name, invocation.overrides, invocation.config_dirs)
+    check_config(cfg)
+    p = plan(resolve(cfg), groups=GROUPS)
+    return prepare(p, build(p, "tokenizer"), progress=progress and sys.stderr.isatty())
+
+
+def _print(facts: dict[str, Any]) -> None:
+    tokens = facts["tokens"]
+    what = "built" if facts["built"] else "already there (nothing tokenised)"
+    print(f"token store: {facts['path']}")
+    print(
+        f"  {tokens['train']:,} train + {tokens['eval']:,} eval tokens "
+        f"({facts['records']['train']:,} + {facts['records']['eval']:,} records), "
+        f"{facts['dtype']}, {facts['size_bytes'] / 1e6:,.1f} MB"
+    )
+    print(f"  {what} in {facts['seconds']:.2f}s; fingerprint {facts['fingerprint']}")

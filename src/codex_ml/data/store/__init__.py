@@ -1,0 +1,19 @@
+"""The token store: a corpus tokenised once into memory-mapped ids, fingerprinted, reused.
+
+``open_or_build`` opens the store for a (data, tokenizer, split) fingerprint
+or builds it (:mod:`.build`); :class:`TokenStore` maps its ids (:mod:`.layout`);
+:mod:`.fingerprint` says what a store depends on; :mod:`.encode` tokenises in
+batches. ``codex_ml.run.prepare`` wires this to a run's config.
+"""
+
+from codex_ml.data.store.build import StoreWriteError, build_store, open_or_build
+from codex_ml.data.store.layout import TokenSplit, TokenStore, check_store
+
+__all__ = [
+    "StoreWriteError",
+    "TokenSplit",
+    "TokenStore",
+    "build_store",
+    "check_store",
+    "open_or_build",
+]

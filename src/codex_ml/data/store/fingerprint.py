@@ -1,0 +1,95 @@
+"""What a token store is a function of: the tokenizer, the data and the split.
+
+Two fingerprints make the store's name (``tokens/<fingerprint>/``):
+
+- the tokenizer's: a tokenizer's own ``fingerprint()`` if it has one (the hook
+  for plugin tokenizers whose state is not in their attributes); for a
+  Hugging Face fast tokenizer, a hash of its full serialisation (vocabulary,
+  merges, normaliser, ...); otherwise its class and its plain attributes;
+- the data's: the loader key and kwargs, and the resolved path, size and
+  modification time of every file it reads (the files a built-in loader
+  resolved, or any kwarg that names an existing path).
+
+Together with the split settings and the store format they give one digest;
+any change gives another name, so a stale store is never even looked at.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+#: Bumped when the files of a store change shape; old stores are then rebuilt.
+FORMAT = 1
+_PLAIN = (str, int, float, bool, type(None))
+
+
+def digest(value: Any, length: int = 24) -> str:
+    """A short, stable hex digest of JSON-able ``value``."""
+    text = json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:length]
+
+
+def tokenizer_fingerprint(tokenizer: Any) -> dict[str, Any]:
+    """What the ids of ``tokenizer`` depend on (see the module docstring)."""
+    kind = f"{type(tokenizer).__module__}:{type(tokenizer).__qualname__}"
+    common = {
+        "class": kind,
+        "vocab_size": int(tokenizer.vocab_size),
+        "eos_id": int(tokenizer.eos_id),
+    }
+    own = getattr(tokenizer, "fingerprint", None)
+    if callable(own):
+        return {**common, "own": str(own())}
+    backend = getattr(getattr(tokenizer, "hf_tokenizer", None), "backend_tokenizer", None)
+    state = {k: v for k, v in sorted(vars(tokenizer).items()) if isinstance(v, _PLAIN)}
+    if backend is not None:
+        serialised = backend.to_str().encode("utf-8")
+        return {**common, "state": state, "backend": hashlib.sha256(serialised).hexdigest()}
+    return {**common, "state": state}
+
+
+def file_stats(files: Iterable[Path]) -> list[list[Any]]:
+    """``[resolved path, size, mtime_ns]`` of each file (a device or FIFO: size and time 0)."""
+    stats = []
+    for file in files:
+        resolved = Path(file).resolve()
+        info = resolved.stat()
+        regular = resolved.is_file()
+        stats.append(
+            [str(resolved), info.st_size if regular else 0, info.st_mtime_ns if regular else 0]
+        )
+    return stats
+
+
+def files_in_kwargs(kwargs: Mapping[str, Any]) -> list[Path]:
+    """Existing files named by string kwargs (a third-party loader's ``path=``, say)."""
+    found: list[Path] = []
+    for value in kwargs.values():
+        if not isinstance(value, str) or not value or "\n" in value:
+            continue
+        path = Path(os.path.expanduser(value))
+        try:
+            if path.is_file():
+                found.append(path)
+            elif path.is_dir():
+                found.extend(sorted(p for p in path.rglob("*") if p.is_file()))
+        except OSError:
+            continue
+    return found
+
+
+def data_fingerprint(
+    loader: str, kwargs: Mapping[str, Any], files: Iterable[Path], provider: str = ""
+) -> dict[str, Any]:
+    """What the records depend on: loader key (and who provides it), kwargs, the files' stats."""
+    return {
+        "loader": loader,
+        "provider": provider,
+        "kwargs": json.loads(json.dumps(dict(kwargs), sort_keys=True, default=str)),
+        "files": file_stats(files),
+    }
