@@ -17,10 +17,10 @@ from codex_ml.run.assemble import (
     parameter_names,
     plan,
     resolve,
-    split_records,
 )
 from codex_ml.run.history import first_loss, latest_eval
 from codex_ml.run.outputs import RunWriter, package_versions
+from codex_ml.run.prepare import run_data
 from codex_ml.run.restore import resume_command
 
 
@@ -152,14 +152,12 @@ def train_job(
     main_process = int(os.environ.get("RANK", "0")) == 0
 
     # Data first: a wrong or empty data file is found before a large model is loaded.
-    records = list(build(p, "data"))
     tokenizer = build(p, "tokenizer")
-    model = build_model(p, tokenizer)
-    train_records, eval_records = split_records(
-        records,
-        eval_fraction=float(settings.get("eval_fraction", 0.1)),
-        seed=int(settings.get("seed", 0)),
+    data = run_data(
+        p, tokenizer, progress=main_process and progress_wanted(settings.get("progress", "auto"))
     )
+    eval_records = data.eval_texts
+    model = build_model(p, tokenizer)
     trainer = build(p, "training", **trainer_extras(p, run_dir, resume))
     metrics = build_metrics(p)
     reward_model = build(p, "reward_model")
@@ -177,9 +175,7 @@ def train_job(
         )
         writer.write_config(redact(config, secrets))
     try:
-        result = Outcome.of(
-            trainer(model, tokenizer, train_records, eval_records or None, callbacks=callbacks)
-        )
+        result = Outcome.of(trainer(model, tokenizer, data.train, data.eval, callbacks=callbacks))
     finally:
         progress.close()
         if writer:
@@ -217,7 +213,7 @@ def train_job(
         "wall_seconds": time.perf_counter() - started,
         "checkpoint": str(result.checkpoint) if result.checkpoint else None,
         "loss_curve": str(plot) if plot else None,
-        "data": {"records": len(records), "train": len(train_records), "eval": len(eval_records)},
+        "data": data.summary,
         "components": provenance(p, model),
         "versions": package_versions(),
     }

@@ -1,9 +1,19 @@
-"""From text records to training batches: tokenise, pack into blocks, sample.
+"""From text records or a token store to training batches: tokenise, cut into blocks, sample.
 
-Records are tokenised, joined with the tokenizer's end-of-sequence id and cut
-into blocks of ``block_size + 1`` tokens; a block's first ``block_size`` tokens
-are the inputs and its last ``block_size`` the next-token targets. Blocks are
-built once, moved to the device once, and batches are drawn from them by index.
+A corpus is one flat stream of ids: each record's ids followed by the
+tokenizer's end-of-sequence id. Block ``k`` is ``ids[k * block_size :
+(k + 1) * block_size + 1]``; its first ``block_size`` tokens are the inputs and
+its last ``block_size`` the next-token targets. :class:`TokenBlocks` cuts
+blocks on demand, from a tensor (text records tokenised in memory, as before)
+or from a token store's memory map, so a corpus of any size costs one batch
+of memory. Where the ids live is decided once, by :meth:`TokenBlocks.place`:
+
+- ids already in memory (a list of records) go to the training device whole;
+- a memory-mapped store goes to a CUDA device whole when its ids, as int64,
+  take at most :data:`RESIDENT_BYTES` (256 MiB); larger stores stay mapped,
+  and each batch is gathered on the host and copied over from pinned memory;
+- on the CPU a store always stays mapped: the page cache is the memory, and
+  it is shared by every process and every run that maps the same files.
 """
 
 from __future__ import annotations
@@ -13,6 +23,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
+
+#: A store whose ids take at most this many bytes as int64 is copied whole to a CUDA device.
+RESIDENT_BYTES = 256 << 20
 
 
 @dataclass(frozen=True)
@@ -27,6 +40,15 @@ class Blocks:
 
     def to(self, device: torch.device) -> Blocks:
         return Blocks(self.inputs.to(device), self.targets.to(device))
+
+    @property
+    def index_device(self) -> torch.device:
+        """Where block indices are drawn: beside the blocks."""
+        return self.inputs.device
+
+    def take(self, index: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(inputs, targets)`` of the blocks at ``index``."""
+        return self.inputs[index], self.targets[index]
 
 
 def encode_records(tokenizer: Any, records: Iterable[str], *, name: str) -> list[int]:
@@ -50,15 +72,91 @@ def encode_records(tokenizer: Any, records: Iterable[str], *, name: str) -> list
 
 def pack_blocks(ids: list[int], block_size: int, *, name: str) -> Blocks:
     """Cut ``ids`` into blocks that overlap by one token, so every token is a target once."""
-    n_blocks = (len(ids) - 1) // block_size
+    stream = torch.tensor(ids, dtype=torch.long)
+    return TokenBlocks(stream, block_size, name=name).head(_block_count(len(ids), block_size, name))
+
+
+def _block_count(n_tokens: int, block_size: int, name: str) -> int:
+    n_blocks = (n_tokens - 1) // block_size
     if n_blocks < 1:
         raise ValueError(
-            f"{name} has {len(ids)} tokens after tokenising, but one block needs "
+            f"{name} has {n_tokens} tokens after tokenising, but one block needs "
             f"block_size + 1 = {block_size + 1}. Give it more text or lower block_size."
         )
-    stream = torch.tensor(ids[: n_blocks * block_size + 1], dtype=torch.long)
-    blocks = stream.unfold(0, block_size + 1, block_size)  # (n_blocks, block_size + 1), a view
-    return Blocks(blocks[:, :-1].contiguous(), blocks[:, 1:].contiguous())
+    return n_blocks
+
+
+class TokenBlocks:
+    """Blocks cut on demand from one flat array of ids: a tensor, or a memory-mapped store.
+
+    ``index_device`` is where block indices are drawn (beside the ids when they
+    are a tensor, else the CPU); :meth:`take` returns the batch on ``device``.
+    """
+
+    def __init__(
+        self, ids: Any, block_size: int, *, name: str, device: torch.device | None = None
+    ) -> None:
+        self.ids = ids
+        self.block_size = block_size
+        self.name = name
+        self.n_blocks = _block_count(len(ids), block_size, name)
+        self.resident = isinstance(ids, torch.Tensor)
+        self.index_device = ids.device if self.resident else torch.device("cpu")
+        self.device = device if device is not None else self.index_device
+        self._span = torch.arange(block_size + 1, device=self.index_device)
+
+    def __len__(self) -> int:
+        return self.n_blocks
+
+    def place(self, device: torch.device) -> TokenBlocks:
+        """These blocks, delivered on ``device`` (see the module docstring for where ids live)."""
+        ids = self.ids
+        if self.resident:
+            ids = ids.to(device)
+        elif device.type != "cpu" and len(ids) * 8 <= RESIDENT_BYTES:
+            import numpy as np
+
+            ids = torch.from_numpy(np.asarray(ids, dtype=np.int64)).to(device)
+        return TokenBlocks(ids, self.block_size, name=self.name, device=device)
+
+    def take(self, index: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(inputs, targets)`` of the blocks at ``index``, each ``(len(index), block_size)``."""
+        positions = index.unsqueeze(1) * self.block_size + self._span
+        if self.resident:
+            rows = self.ids[positions].long()
+        else:
+            import numpy as np
+
+            rows = torch.from_numpy(np.asarray(self.ids[positions.numpy()], dtype=np.int64))
+            if self.device.type == "cuda":
+                rows = rows.pin_memory().to(self.device, non_blocking=True)
+            else:
+                rows = rows.to(self.device)
+        return rows[:, :-1], rows[:, 1:]
+
+    def head(self, n_blocks: int) -> Blocks:
+        """The first ``n_blocks`` blocks (or all, if fewer) as packed tensors on ``device``."""
+        n_blocks = min(n_blocks, self.n_blocks)
+        stream = self.ids[: n_blocks * self.block_size + 1]
+        if not self.resident:
+            import numpy as np
+
+            stream = torch.from_numpy(np.asarray(stream, dtype=np.int64))
+        blocks = stream.long().unfold(0, self.block_size + 1, self.block_size)
+        return Blocks(blocks[:, :-1].contiguous(), blocks[:, 1:].contiguous()).to(self.device)
+
+
+def as_blocks(tokenizer: Any, data: Any, block_size: int, *, name: str) -> TokenBlocks:
+    """The blocks of ``data``: text records (tokenised here) or an object with ``token_ids()``.
+
+    ``token_ids()`` (a token store's split, :class:`codex_ml.data.store.TokenSplit`)
+    returns a 1-D integer array, typically a ``numpy.memmap``; it is not copied.
+    """
+    token_ids = getattr(data, "token_ids", None)
+    if callable(token_ids):
+        return TokenBlocks(token_ids(), block_size, name=name)
+    ids = torch.tensor(encode_records(tokenizer, data, name=name), dtype=torch.long)
+    return TokenBlocks(ids, block_size, name=name)
 
 
 def build_blocks(tokenizer: Any, records: Iterable[str], block_size: int, *, name: str) -> Blocks:
@@ -75,11 +173,17 @@ class BatchSampler:
     """
 
     def __init__(
-        self, blocks: Blocks, *, batch_size: int, seed: int, rank: int = 0, world_size: int = 1
+        self,
+        blocks: Blocks | TokenBlocks,
+        *,
+        batch_size: int,
+        seed: int,
+        rank: int = 0,
+        world_size: int = 1,
     ) -> None:
         self.blocks = blocks
-        device = blocks.inputs.device
-        # A generator on the blocks' device: drawing indices never waits on the host.
+        device = blocks.index_device
+        # A generator beside the ids: drawing indices never waits on the host for resident ids.
         self.generator = torch.Generator(device=device)
         self.generator.manual_seed(seed)
         self._draw = (batch_size * world_size,)
@@ -91,7 +195,7 @@ class BatchSampler:
         index = torch.randint(
             len(self.blocks), self._draw, generator=self.generator, device=self._device
         )[self._mine]
-        return self.blocks.inputs[index], self.blocks.targets[index]
+        return self.blocks.take(index)
 
     def state_dict(self) -> dict[str, torch.Tensor]:
         return {"generator": self.generator.get_state()}

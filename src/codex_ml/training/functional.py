@@ -4,8 +4,9 @@ Read top to bottom: the trainer's settings (:class:`FunctionalTrainer`), what a
 run returns (:class:`TrainResult`), one optimiser step (:func:`train_step`),
 then the loop (:class:`_Run`) that logs, evaluates, checkpoints and stops.
 
-The loop is written for speed as much as for reading: data is packed and moved
-to the device once, batches are drawn on the device, and the loss is only read
+The loop is written for speed as much as for reading: data small enough is moved
+to the device once and batches are drawn there (a large token store stays
+memory-mapped and each batch is copied over; ``training/data.py``), and the loss is only read
 back to the host (a GPU sync) at log steps, which is also where NaN losses are
 caught. The loss is computed here, from the model's ``.logits``, so any model
 whose forward takes ``input_ids`` and returns ``.logits`` trains the same way
@@ -23,7 +24,7 @@ from collections.abc import Callable, Iterable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -36,7 +37,7 @@ from codex_ml.training.checkpoint import (
     restore_rng_state,
     save_checkpoint,
 )
-from codex_ml.training.data import BatchSampler, Blocks, build_blocks
+from codex_ml.training.data import BatchSampler, Blocks, TokenBlocks, as_blocks
 from codex_ml.training.distributed import World, distributed_world, gradient_sync, wrap_model
 from codex_ml.training.errors import TrainingDivergedError
 from codex_ml.training.evaluation import evaluate
@@ -65,6 +66,9 @@ class TrainResult:
 @dataclass(frozen=True, kw_only=True)
 class FunctionalTrainer:
     """Plain-PyTorch causal-LM trainer: packed blocks, AdamW, warmup+cosine, checkpoints."""
+
+    #: Takes a token store's splits (objects with ``token_ids()``) as well as text records.
+    reads_token_ids: ClassVar[bool] = True
 
     max_steps: int = 200  # optimiser steps in the whole run
     batch_size: int = 8  # blocks per micro-batch (per process)
@@ -96,8 +100,8 @@ class FunctionalTrainer:
         self,
         model: nn.Module,
         tokenizer: Any,
-        train_data: Iterable[str],
-        eval_data: Iterable[str] | None = None,
+        train_data: Iterable[str] | Any,  # text records, or an object with token_ids()
+        eval_data: Iterable[str] | Any | None = None,
         *,
         callbacks: Sequence[Callback] = (),
     ) -> TrainResult:
@@ -113,14 +117,17 @@ class FunctionalTrainer:
         ):
             device = world.device(device)
             torch.manual_seed(self.seed)  # dropout; every rank alike, as the model was
-            train_blocks = build_blocks(tokenizer, train_data, self.block_size, name="train_data")
+            train_blocks = as_blocks(tokenizer, train_data, self.block_size, name="train_data")
             eval_blocks = (
                 None
                 if eval_data is None
-                else build_blocks(tokenizer, eval_data, self.block_size, name="eval_data")
+                # Evaluation reads only its first batches: only those are materialised.
+                else as_blocks(tokenizer, eval_data, self.block_size, name="eval_data")
+                .place(device)
+                .head(self.batch_size * self.eval_max_batches)
             )
-            run = _Run(self, model, train_blocks.to(device), world, device, callbacks, started)
-            return run.train(None if eval_blocks is None else eval_blocks.to(device), interrupt)
+            run = _Run(self, model, train_blocks.place(device), world, device, callbacks, started)
+            return run.train(eval_blocks, interrupt)
 
     def _interrupt_notice(self, signum: signal.Signals) -> str:
         then = "save a checkpoint and stop" if self.output_dir is not None else "stop"
@@ -210,7 +217,7 @@ class _Run:
         self,
         trainer: FunctionalTrainer,
         model: nn.Module,
-        train_blocks: Blocks,
+        train_blocks: TokenBlocks,
         world: World,
         device: torch.device,
         callbacks: Sequence[Callback],
