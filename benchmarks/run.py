@@ -22,13 +22,13 @@ from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 
-from benchmarks import cold_start, discovery_scale, hot_lookup, machine, training
+from benchmarks import cold_start, discovery_scale, generation, hot_lookup, machine, training
 from benchmarks.measure import REPO_ROOT, compile_sources
 from benchmarks.report import Section, render, splice, table
 
 PAGE = REPO_ROOT / "docs" / "benchmarks.md"
 RAW = REPO_ROOT / "benchmarks" / "results" / "latest.json"
-SECTIONS = ("cold", "discovery", "hot", "training")
+SECTIONS = ("cold", "discovery", "hot", "training", "generation")
 
 
 def _plan(quick: bool, threads: int) -> dict[str, Callable[[Path], Section]]:
@@ -45,6 +45,9 @@ def _plan(quick: bool, threads: int) -> dict[str, Callable[[Path], Section]]:
                 scaling=True,
                 overhead_shape=training.overhead_shape(quick=True),
             ),
+            "generation": lambda w: generation.run(
+                w, size=generation.QUICK_SIZE, lengths=generation.QUICK_LENGTHS, repeats=1
+            ),
         }
     return {
         "cold": lambda w: cold_start.run(w, repeats=15),
@@ -60,6 +63,7 @@ def _plan(quick: bool, threads: int) -> dict[str, Callable[[Path], Section]]:
             overhead_shape=training.overhead_shape(quick=False),
             side_repeats=5,
         ),
+        "generation": lambda w: generation.run(w, repeats=5),
     }
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -12,6 +13,15 @@ from pathlib import Path
 
 import pytest
 import torch
+from cli_helpers import (
+    PROMPTS,
+    TINY,
+    assert_succeeded,
+    assert_user_error,
+    codex_ml_cli,
+    read_jsonl,
+    train,
+)
 
 from codex_ml.models.decoder_only import (
     DecoderOnlyConfig,
@@ -19,7 +29,7 @@ from codex_ml.models.decoder_only import (
     build_decoder_only,
     build_minilm,
 )
-from codex_ml.models.hf import gpt2_offline_model, tinyllama_offline_model
+from codex_ml.models.hf import gpt2_offline_model, hf_model, tinyllama_offline_model
 from codex_ml.models.parameters import count_parameters
 from codex_ml.models.sampling import generate
 from codex_ml.tokenizers.byte_level import ByteTokenizer
@@ -395,3 +405,114 @@ def test_importing_the_packages_imports_neither_torch_nor_transformers():
         "codex_ml.models.build_minilm; assert 'torch' in sys.modules"
     )
     subprocess.run([sys.executable, "-c", code], check=True, env={**os.environ, "PYTHONPATH": SRC})
+
+
+# --- the hf key: any local causal LM ------------------------------------------------------
+
+
+def test_hf_model_loads_any_local_causal_lm_with_its_architecture(tree):
+    llama = hf_model(tree / "artifacts/models/tinyllama", dtype="bfloat16")
+    gpt2 = hf_model(str(tree / "artifacts/models/gpt2"), attn_implementation="eager")
+    assert (llama.config.model_type, gpt2.config.model_type) == ("llama", "gpt2")
+    assert next(llama.parameters()).dtype == torch.bfloat16
+    assert gpt2.config._attn_implementation == "eager"
+
+
+def test_hf_model_refuses_trust_remote_code_and_says_why(tree):
+    with pytest.raises(ValueError, match=r"trust_remote_code=true is refused.*run Python code"):
+        hf_model(tree / "artifacts/models/gpt2", trust_remote_code=True)
+
+
+def test_hf_model_needs_a_path(tmp_path):
+    with pytest.raises(ValueError, match=r"model\.path=DIR"):
+        hf_model()
+    with pytest.raises(FileNotFoundError, match="is not a directory"):
+        hf_model(tmp_path / "missing")
+
+
+def test_an_architecture_only_remote_code_provides_is_refused(tree, tmp_path):
+    source = tree / "artifacts/models/gpt2"
+    for name in ("model.safetensors", "config.json"):
+        (tmp_path / name).write_bytes((source / name).read_bytes())
+    config = json.loads((tmp_path / "config.json").read_text())
+    config |= {"model_type": "my-own-lm", "auto_map": {"AutoModelForCausalLM": "modeling.MyLM"}}
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    (tmp_path / "modeling.py").write_text("raise SystemExit('remote code ran')\n")
+    with pytest.raises(ValueError, match=r"without running code from the model directory"):
+        hf_model(tmp_path)
+
+
+def _save_gpt2(directory: Path, vocab_size: int) -> Path:
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    config = GPT2Config(
+        vocab_size=vocab_size, n_positions=64, n_embd=16, n_layer=1, n_head=2,
+        bos_token_id=None, eos_token_id=None,
+    )  # fmt: skip
+    GPT2LMHeadModel(config).save_pretrained(directory)
+    return directory
+
+
+@pytest.fixture(
+    scope="module",
+    params=[
+        pytest.param(("tinyllama", "llama"), id="llama"),
+        pytest.param(("gpt2", "gpt2"), id="gpt2", marks=pytest.mark.slow),
+    ],
+)
+def hf_run(request, tree, tmp_path_factory):
+    """(model_type, a 3-step run) of a saved transformers model through ``model=offline/hf``."""
+    name, model_type = request.param
+    directory = tree / "artifacts/models" / name
+    run = train(
+        tmp_path_factory.mktemp("hf-runs") / name,
+        *TINY,
+        "tokenizer=offline/hf",
+        f"tokenizer.name_or_path={directory}",
+        "model=offline/hf",
+        f"model.path={directory}",
+        "training.max_steps=3",
+        "training.eval_every=0",
+        "run.max_new_tokens=8",
+    )
+    return model_type, run
+
+
+def test_a_saved_transformers_model_trains_through_the_hf_key(hf_run):
+    model_type, run = hf_run
+    summary = run.summary
+    assert summary["status"] == "completed" and summary["steps"] == 3
+    model = summary["components"]["model"]
+    assert (model["key"], model["model_type"]) == ("hf", model_type)
+    samples = read_jsonl(run.dir / "samples.jsonl")
+    assert len(samples) == len(PROMPTS) and all(s["completion"] for s in samples)
+
+
+def test_a_run_of_the_hf_key_evaluates_and_generates(hf_run, tmp_path):
+    run_dir = hf_run[1].dir
+    evaluated = codex_ml_cli("evaluate", str(run_dir), cwd=tmp_path)
+    assert_succeeded(evaluated)
+    report = json.loads((run_dir / "evaluation.json").read_text())
+    assert isinstance(report["metrics"]["ppl"], float) and report["samples"]
+    generated = codex_ml_cli(
+        "generate", str(run_dir), "--prompt", "The quick", "--max-new-tokens", "6",
+        "--temperature", "0", cwd=tmp_path,
+    )  # fmt: skip
+    assert_succeeded(generated)
+    assert generated.stdout.startswith("The quick")
+
+
+def test_a_tokenizer_larger_than_the_model_embedding_is_a_config_error(tree, tmp_path):
+    small = _save_gpt2(tmp_path / "small-gpt2", vocab_size=200)
+    tokenizer = tree / "artifacts/models/gpt2"
+    ids = len(json.loads((tokenizer / "tokenizer.json").read_text())["model"]["vocab"])
+    result = codex_ml_cli(
+        "train", f"hydra.run.dir={tmp_path / 'run'}", "tokenizer=offline/gpt2",
+        f"tokenizer.path={tokenizer}", "model=offline/hf", f"model.path={small}",
+        cwd=tmp_path,
+    )  # fmt: skip
+    message = assert_user_error(
+        result, "train", "'gpt2-offline'", "'hf'", f"{ids:,} token ids", "200 rows"
+    )
+    assert "index out of range" not in message
+    assert not (tmp_path / "run").exists()

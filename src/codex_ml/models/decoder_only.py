@@ -11,6 +11,10 @@ keys are masked out anyway (any padding side then gives clean attention), and
 labels at padded positions are ignored by the loss. Positions count from the
 first column, so only right padding gives positions identical to the unpadded
 sequence.
+
+Generation: ``forward(..., cache=model.new_cache(B))`` keeps each layer's keys
+and values in a :class:`KVCache`, so that every new token costs one
+position's work instead of a rerun of the whole sequence.
 """
 
 from __future__ import annotations
@@ -96,13 +100,49 @@ class Rotary(nn.Module):
         self.register_buffer("cos", angles.cos(), persistent=False)
         self.register_buffer("sin", angles.sin(), persistent=False)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # x: (B, nh, T, hd). Rotate in float32: bf16 angles lose the small frequencies.
+    def forward(self, x: torch.Tensor, start: int = 0) -> torch.Tensor:
+        # x: (B, nh, T, hd) at positions start..start+T-1. Rotate in float32: bf16
+        # angles lose the small frequencies.
         T = x.size(-2)
-        cos, sin = self.cos[:T].float(), self.sin[:T].float()
+        cos, sin = self.cos[start : start + T].float(), self.sin[start : start + T].float()
         x1, x2 = x.float().chunk(2, dim=-1)
         rotated = torch.cat((x1 * cos - x2 * sin, x1 * sin + x2 * cos), dim=-1)
         return rotated.to(x.dtype)
+
+
+class KVCache:
+    """Keys and values of every token seen so far, for each layer, in preallocated buffers.
+
+    Writing in place (rather than concatenating per token) keeps the cost of a
+    new token independent of how many came before, apart from attention itself.
+    """
+
+    def __init__(
+        self,
+        config: DecoderOnlyConfig,
+        batch_size: int,
+        *,
+        device: torch.device | None = None,
+        dtype: torch.dtype | None = None,
+    ) -> None:
+        # (n_layer, B, nh, block_size, hd): a layer's slice up to `length` is what it has seen.
+        shape = (config.n_layer, batch_size, config.n_head, config.block_size, config.head_dim)
+        self.keys = torch.zeros(shape, device=device, dtype=dtype)
+        self.values = torch.zeros(shape, device=device, dtype=dtype)
+        self.length = 0  # tokens cached so far, the position of the next one
+
+    @property
+    def capacity(self) -> int:
+        return self.keys.size(3)
+
+    def append(
+        self, layer: int, k: torch.Tensor, v: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Store ``k``, ``v`` (B, nh, T, hd) after the cached tokens; return all of them."""
+        end = self.length + k.size(2)
+        self.keys[layer, :, :, self.length : end] = k
+        self.values[layer, :, :, self.length : end] = v
+        return self.keys[layer, :, :, :end], self.values[layer, :, :, :end]
 
 
 class CausalSelfAttention(nn.Module):
@@ -117,18 +157,31 @@ class CausalSelfAttention(nn.Module):
             Rotary(config.head_dim, config.block_size) if config.positions == "rope" else None
         )
 
-    def forward(self, x: torch.Tensor, attn_mask: torch.Tensor | None) -> torch.Tensor:
+    def forward(
+        self,
+        x: torch.Tensor,
+        attn_mask: torch.Tensor | None,
+        cache: KVCache | None = None,
+        layer: int = 0,
+    ) -> torch.Tensor:
         B, T, C = x.shape
+        start = 0 if cache is None else cache.length
         q, k, v = self.qkv(x).split(C, dim=2)
         # (B, T, C) -> (B, nh, T, hd)
         q, k, v = (t.view(B, T, self.n_head, C // self.n_head).transpose(1, 2) for t in (q, k, v))
         if self.rotary is not None:
-            q, k = self.rotary(q), self.rotary(k)
+            q, k = self.rotary(q, start), self.rotary(k, start)
+        if cache is not None:
+            k, v = cache.append(layer, k, v)  # (B, nh, start + T, hd)
         dropout_p = self.dropout if self.training else 0.0
-        if attn_mask is None:
-            y = F.scaled_dot_product_attention(q, k, v, dropout_p=dropout_p, is_causal=True)
-        else:
+        if attn_mask is not None:
             y = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask, dropout_p=dropout_p)
+        elif start == 0:
+            y = F.scaled_dot_product_attention(q, k, v, dropout_p=dropout_p, is_causal=True)
+        else:  # after cached tokens: the new ones see all of those, and causally each other
+            y = F.scaled_dot_product_attention(
+                q, k, v, attn_mask=_offset_causal_mask(T, start, x.device), dropout_p=dropout_p
+            )
         y = y.transpose(1, 2).contiguous().view(B, T, C)
         return self.resid_dropout(self.proj(y))
 
@@ -154,8 +207,14 @@ class Block(nn.Module):
         self.ln_2 = nn.LayerNorm(config.n_embd, bias=config.bias)
         self.mlp = MLP(config)
 
-    def forward(self, x: torch.Tensor, attn_mask: torch.Tensor | None) -> torch.Tensor:
-        x = x + self.attn(self.ln_1(x), attn_mask)
+    def forward(
+        self,
+        x: torch.Tensor,
+        attn_mask: torch.Tensor | None,
+        cache: KVCache | None = None,
+        layer: int = 0,
+    ) -> torch.Tensor:
+        x = x + self.attn(self.ln_1(x), attn_mask, cache, layer)
         return x + self.mlp(self.ln_2(x))
 
 
@@ -196,23 +255,43 @@ class DecoderOnlyLM(nn.Module):
         input_ids: torch.Tensor,
         attention_mask: torch.Tensor | None = None,
         labels: torch.Tensor | None = None,
+        cache: KVCache | None = None,
     ) -> CausalLMOutput:
+        """Logits of every position; with ``cache``, ``input_ids`` continue the cached tokens.
+
+        A cache (from :meth:`new_cache`) is filled as a side effect: after the
+        call it also holds ``input_ids``. Padding masks are for whole sequences
+        only, so ``attention_mask`` and ``cache`` do not mix.
+        """
         seq_len = input_ids.size(1)
-        if seq_len > self.config.block_size:
+        start = 0 if cache is None else cache.length
+        if start + seq_len > self.config.block_size:
             raise ValueError(
-                f"Sequence length {seq_len} exceeds block_size={self.config.block_size}; "
+                f"Sequence length {start + seq_len} exceeds block_size={self.config.block_size}; "
                 "crop the input or build the model with a larger block_size."
+            )
+        if cache is not None and attention_mask is not None and not bool(attention_mask.all()):
+            raise ValueError(
+                "A padded batch (attention_mask with zeros) cannot be run with a KV cache; "
+                "generate from unpadded prompts, or run without the cache."
             )
         x = self.wte(input_ids)  # (B, T, C)
         if self.wpe is not None:
-            x = x + self.wpe(torch.arange(seq_len, device=input_ids.device))
+            x = x + self.wpe(torch.arange(start, start + seq_len, device=input_ids.device))
         x = self.drop(x)
-        attn_mask = padding_attention_mask(attention_mask, seq_len)
-        for block in self.blocks:
-            x = block(x, attn_mask)
+        attn_mask = None if cache is not None else padding_attention_mask(attention_mask, seq_len)
+        for layer, block in enumerate(self.blocks):
+            x = block(x, attn_mask, cache, layer)
+        if cache is not None:
+            cache.length += seq_len
         logits = self.lm_head(self.ln_f(x))  # (B, T, V)
         loss = None if labels is None else causal_lm_loss(logits, labels, attention_mask)
         return CausalLMOutput(logits=logits, loss=loss)
+
+    def new_cache(self, batch_size: int) -> KVCache:
+        """An empty KV cache for ``batch_size`` sequences, on the model's device and dtype."""
+        weight = self.wte.weight
+        return KVCache(self.config, batch_size, device=weight.device, dtype=weight.dtype)
 
     def get_input_embeddings(self) -> nn.Embedding:
         """The token embedding table (named as Hugging Face models name theirs)."""
@@ -240,6 +319,7 @@ class DecoderOnlyLM(nn.Module):
         top_k: int | None = None,
         eos_id: int | None = None,
         generator: torch.Generator | None = None,
+        use_cache: bool = True,
     ) -> torch.Tensor:
         """Continue ``input_ids``; see :func:`codex_ml.models.sampling.generate`."""
         return generate(
@@ -251,7 +331,13 @@ class DecoderOnlyLM(nn.Module):
             eos_id=eos_id,
             block_size=self.config.block_size,
             generator=generator,
+            use_cache=use_cache,
         )
+
+
+def _offset_causal_mask(T: int, start: int, device: torch.device) -> torch.Tensor:
+    """(T, start + T) mask: new token i sees the ``start`` cached ones and new ones up to i."""
+    return torch.ones(T, start + T, dtype=torch.bool, device=device).tril(diagonal=start)
 
 
 def padding_attention_mask(attention_mask: torch.Tensor | None, T: int) -> torch.Tensor | None:

@@ -10,6 +10,8 @@ For the same reason no model code is ever run from a model directory
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from transformers import AutoConfig, AutoModelForCausalLM, PretrainedConfig, PreTrainedModel
@@ -34,14 +36,15 @@ def load_causal_lm(
     config = _read_config(directory)
     options = {} if attn_implementation is None else {"attn_implementation": attn_implementation}
     try:
-        model = AutoModelForCausalLM.from_pretrained(
-            directory,
-            config=config,
-            local_files_only=True,
-            use_safetensors=True,
-            dtype=target_dtype,
-            **options,
-        )
+        with _no_progress_bar():
+            model = AutoModelForCausalLM.from_pretrained(
+                directory,
+                config=config,
+                local_files_only=True,
+                use_safetensors=True,
+                dtype=target_dtype,
+                **options,
+            )
     except ValueError as exc:
         if "Unrecognized configuration class" not in str(exc):
             raise
@@ -119,6 +122,20 @@ def _read_config(directory: Path) -> PretrainedConfig:
             "Use a transformers release that ships the architecture, or register a model "
             "factory for it in a plugin."
         ) from None
+
+
+@contextmanager
+def _no_progress_bar() -> Iterator[None]:
+    """No "Loading weights" bar on stderr: a run's output, or its one-paragraph error, is ours."""
+    from transformers.utils import logging as hf_logging
+
+    shown = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if shown:
+            hf_logging.enable_progress_bar()
 
 
 def _transformers_version() -> str:
