@@ -137,6 +137,12 @@ def test_ppl_overflow_is_inf():
     assert ppl([1000.0, 2000.0]) == math.inf
 
 
+@pytest.mark.parametrize("count", [1, 2, 3, 8])
+def test_ppl_of_the_largest_finite_nlls_is_inf_not_an_overflow_error(count):
+    assert ppl([sys.float_info.max] * count) == math.inf
+    assert ppl([sys.float_info.max / 2, 2.0]) == math.inf
+
+
 def test_ppl_from_logits_matches_torch_cross_entropy():
     torch.manual_seed(0)
     logits = torch.randn(3, 5, 13)

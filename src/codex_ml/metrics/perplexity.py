@@ -18,6 +18,7 @@ from codex_ml.metrics._arrays import flatten
 from codex_ml.protocols import Metric
 
 DEFAULT_IGNORE_INDEX = -100
+_SCALE = 2.0**64
 
 
 def perplexity(
@@ -40,8 +41,11 @@ def _mean_nll(nlls: Any) -> float:
         )
     try:
         return math.fsum(values) / len(values)
-    except OverflowError:  # the sum of huge finite NLLs overflows; their mean does not
-        return math.fsum(value / len(values) for value in values)
+    except OverflowError:
+        # The exact sum of huge finite NLLs does not fit a float (nor may a mean of values
+        # divided one by one, which fsum rounds up past the largest float). Dividing by a
+        # power of two is exact, and the product back is inf rather than an error.
+        return math.fsum(value / _SCALE for value in values) / len(values) * _SCALE
     except TypeError as exc:
         raise TypeError(
             "ppl(nlls) needs numbers (per-token negative log-likelihoods); to score logits "
