@@ -8,10 +8,14 @@ trainer. Every test has a hard timeout: a hang fails it instead of the suite.
 from __future__ import annotations
 
 import gzip
+import json
+import subprocess
+import sys
 import time
 from pathlib import Path
 
 import pytest
+from cli_helpers import QUICK, Command, assert_user_error, cli_env, describe
 
 from codex_ml.data import LineDecodeError
 from codex_ml.models.decoder_only import build_decoder_only
@@ -128,3 +132,73 @@ def test_nul_bytes_and_crlf_line_ends_are_text_like_any_other(tmp_path: Path) ->
     path = tmp_path / "odd.txt"
     path.write_bytes(b"\xef\xbb\xbfa\x00b\r\nsecond\r\n")
     assert load(path) == ["a\x00b", "second"]  # BOM and CRLF gone, NUL kept as written
+
+
+# --- hostile input through the command line, and the token store under torchrun ----------------
+
+
+def _prepare(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
+    cache = str(tmp_path / "cache")
+    return Command(["prepare", *args], tmp_path, {"CODEX_ML_CACHE_DIR": cache}).run(timeout=120)
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("source", ["/dev/zero", "a 2 GB file without a line break"])
+def test_a_source_without_line_breaks_is_a_record_size_error_not_a_memory_error(
+    source: str, tmp_path: Path
+) -> None:
+    path = Path(source) if source.startswith("/") else tmp_path / "two-gb.txt"
+    if not source.startswith("/"):
+        with path.open("wb") as handle:  # sparse: 2 GB of zeros that take no disk
+            handle.truncate(2 << 30)
+    result = _prepare(tmp_path, "data=offline/lines", f"data.path={path}")
+    message = assert_user_error(result, "prepare", str(path), "byte 0", "max_record_bytes")
+    assert "MemoryError" not in message
+    assert not list((tmp_path / "cache").rglob("*.bin"))  # nothing half-written kept
+
+
+@pytest.mark.timeout(120)
+def test_a_bad_json_line_is_one_paragraph_naming_file_and_line(tmp_path: Path) -> None:
+    path = tmp_path / "corpus.jsonl"
+    path.write_text('{"text": "good"}\n{"text": "good"}\n{"text": oops}\n')
+    result = _prepare(tmp_path, "data=offline/jsonl", f"data.path={path}")
+    assert_user_error(result, "prepare", f"{path}, line 3: not JSON")
+    missing = tmp_path / "fields.jsonl"
+    missing.write_text('{"body": "x", "id": 1}\n')
+    result = _prepare(tmp_path, "data=offline/jsonl", f"data.path={missing}")
+    assert_user_error(result, "prepare", f"{missing}, line 1", "'body', 'id'")
+
+
+def _torchrun(tmp_path: Path, *overrides: str) -> subprocess.CompletedProcess:
+    env = cli_env(OMP_NUM_THREADS="1", CODEX_ML_CACHE_DIR=str(tmp_path / "cache"))
+    command = [
+        sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+        "-m", "codex_ml.cli", "train", f"hydra.run.dir={tmp_path / 'run'}", *QUICK, *overrides,
+    ]  # fmt: skip
+    return subprocess.run(
+        command, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=240
+    )
+
+
+@pytest.mark.timeout(300)
+def test_under_torchrun_rank_0_builds_the_store_and_rank_1_waits_for_it(tmp_path: Path) -> None:
+    report.record("runs_survived")
+    done = _torchrun(tmp_path, "training.max_steps=2")
+    assert done.returncode == 0, describe(done)
+    stores = list((tmp_path / "cache" / "tokens").iterdir())
+    assert len(stores) == 1 and not stores[0].name.startswith(".")  # one store, no debris
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert summary["data"]["store"]["path"] == str(stores[0])
+    assert summary["data"]["store"]["built"] is True  # rank 0 built it, in this run
+
+
+@pytest.mark.timeout(300)
+def test_under_torchrun_a_failed_build_stops_every_rank_without_a_hang(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"text": "fine"}\nnot json\n')
+    done = _torchrun(tmp_path, "data=offline/jsonl", f"data.path={bad}")
+    assert done.returncode != 0
+    assert f"{bad}, line 2: not JSON" in done.stderr
+    assert not (tmp_path / "cache" / "tokens").exists() or not any(
+        p.suffix == ".bin" for p in (tmp_path / "cache" / "tokens").rglob("*")
+    )

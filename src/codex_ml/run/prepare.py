@@ -210,7 +210,8 @@ def _wait_for_rank_zero(fingerprint: str) -> None:
     store.wait([key])
     outcome = store.get(key).decode("utf-8", "replace")
     if outcome != "ok":
-        raise RuntimeError(
+        # A ValueError: rank 0's error is the user's to fix, and this rank says the same.
+        raise ValueError(
             f"rank 0 could not prepare the token store: {outcome.removeprefix('error: ')}"
         )
 

@@ -22,6 +22,7 @@ from typing import IO, Any
 
 from codex_ml import fsio
 from codex_ml.data.store.encode import batch_encoder
+from codex_ml.data.store.fingerprint import FORMAT
 from codex_ml.data.store.layout import (
     EVAL_TEXTS,
     HEADER,
@@ -119,6 +120,7 @@ def build_store(
             counts = _write_splits(temp, records, encode, dtype, bar)
         header = {
             **meta,
+            "format": FORMAT,
             "fingerprint": fingerprint,
             "dtype": dtype,
             "vocab_size": int(tokenizer.vocab_size),
