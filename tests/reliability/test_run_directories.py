@@ -40,10 +40,11 @@ def test_two_runs_with_the_same_default_name_get_two_directories(tmp_path: Path)
     folders = sorted(p.name for p in (tmp_path / "runs").iterdir())
     assert folders == ["fixed", "fixed-2"]
     printed = sorted(r.stdout.rsplit("run directory: ", 1)[1].strip() for r in results.values())
-    assert printed == ["runs/fixed", "runs/fixed-2"]
+    assert printed == [str(tmp_path / "runs" / name) for name in folders]
     for name in folders:
         summary = json.loads((tmp_path / "runs" / name / "summary.json").read_text())
-        assert summary["status"] == "completed" and summary["run_dir"] == f"runs/{name}"
+        assert summary["status"] == "completed"
+        assert summary["run_dir"] == str(tmp_path / "runs" / name)
     report.record("runs_survived", 2)
 
 

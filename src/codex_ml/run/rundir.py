@@ -125,7 +125,7 @@ def check_not_in_use(target: Path) -> None:
 
 def claim(path: Path, *, unique: bool) -> RunDirectory:
     """Create (``unique``: under a fresh name) and lock the run directory."""
-    path = path.expanduser()
+    path = path.expanduser().absolute()  # printed and recorded as Hydra did: absolute
     if unique:
         path, created = create_unique(path), True
     else:
