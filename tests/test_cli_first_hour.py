@@ -170,3 +170,23 @@ def test_evaluate_and_generate_take_config_dirs(tmp_path: Path, trained_run: Run
 
 def test_trained_args_are_what_the_shared_run_used() -> None:
     assert "training.max_steps=30" in TRAINED  # the resume tests above rely on it
+
+
+def test_the_reward_says_which_rules_scored(trained_run: Run) -> None:
+    """A reward of 0.0 must read as "no rule fired", not as broken: the terms are shown."""
+    from codex_ml.rewards.heuristic import HeuristicRewardModel
+
+    model = HeuristicRewardModel()
+    samples = [json.loads(line) for line in (trained_run.dir / "samples.jsonl").open()]
+    for sample in samples:
+        parts = model.explain(sample["prompt"], sample["completion"])
+        fired = {k: v for k, v in parts.items() if k != "total" and v}
+        assert sample.get("reward_terms", {}) == pytest.approx(fired)
+    terms = trained_run.summary["reward"]["terms"]
+    for rule, mean in terms.items():
+        assert mean == pytest.approx(
+            sum(s.get("reward_terms", {}).get(rule, 0.0) for s in samples) / len(samples)
+        )
+    (line,) = [x for x in trained_run.result.stdout.splitlines() if "reward (" in x]
+    assert "offline:heuristic" in line
+    assert ("no rule fired" in line) == (not terms)

@@ -161,9 +161,10 @@ def score(
         else:
             results[alias] = float(metric(*given))
     rewards = reward_model.batch_evaluate(list(zip(prompts, generations, strict=True)))
+    terms = reward_terms(reward_model, prompts, generations)
     samples = [
-        {"prompt": p, "completion": c, "reward": float(r)}
-        for p, c, r in zip(prompts, generations, rewards, strict=True)
+        {"prompt": p, "completion": c, "reward": float(r), **({"reward_terms": t} if t else {})}
+        for p, c, r, t in zip(prompts, generations, rewards, terms, strict=True)
     ]
     report: dict[str, Any] = {"metrics": results, "samples": samples}
     if answers:  # what the reference metrics scored, so a reader can check them
@@ -173,8 +174,30 @@ def score(
             "mean": sum(rewards) / len(rewards),
             "min": min(rewards),
             "max": max(rewards),
+            "terms": {
+                rule: sum(t.get(rule, 0.0) for t in terms) / len(terms)
+                for rule in dict.fromkeys(rule for t in terms for rule in t)
+            },
         }
     return report
+
+
+def reward_terms(
+    reward_model: Any, prompts: Sequence[str], completions: Sequence[str]
+) -> list[dict[str, float]]:
+    """What each rule contributed to each sample's reward, where the model can ``explain``.
+
+    A reward of 0.0 reads as broken unless one can see that no rule fired;
+    only the rules that did are kept.
+    """
+    explain = getattr(reward_model, "explain", None)
+    if not callable(explain):
+        return [{} for _ in prompts]
+    found = []
+    for prompt, completion in zip(prompts, completions, strict=True):
+        parts = explain(prompt, completion)
+        found.append({k: float(v) for k, v in parts.items() if k != "total" and v})
+    return found
 
 
 def _why_skipped(metric_input: str) -> str:

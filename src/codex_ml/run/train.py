@@ -270,9 +270,26 @@ def _print_outcome(summary: dict[str, Any], run_dir: Path) -> None:
         print(f"  last evaluation (step {summary['last_eval_step']}): {numbers}")
     if skipped:
         print("  skipped: " + "; ".join(f"{', '.join(n)} ({r})" for r, n in skipped.items()))
+    if summary.get("reward"):
+        print(f"  {_reward_line(summary)}")
     if summary["status"] == "interrupted":
         print(f"  resume with: {resume_command(run_dir)}")
     print(f"run directory: {run_dir}")
+
+
+def _reward_line(summary: dict[str, Any]) -> str:
+    """The samples' reward and which rules gave it (or that none fired)."""
+    reward = summary["reward"]
+    key = summary["components"].get("reward_model", {}).get("key", "the reward model")
+    spread = ", ".join(f"{name} {reward[name]:+.3f}" for name in ("mean", "min", "max"))
+    head = f"reward ({key}): {spread}"
+    terms = reward.get("terms")
+    if terms is None:
+        return head
+    if not terms:
+        return f"{head}; no rule fired for any sample"
+    rules = ", ".join(f"{rule} {value:+.3f}" for rule, value in terms.items())
+    return f"{head}; mean per rule: {rules} (each sample's in samples.jsonl)"
 
 
 def _stale(summary: dict[str, Any]) -> bool:
