@@ -48,7 +48,7 @@ class UnsafePathError(PermissionError):
     """
 
     def __init__(self, path: str | Path, what: str) -> None:
-        self.path = Path(path)
+        self.path: Path = Path(path)
         super().__init__(
             f"{self.path} {what}; codex-ml never writes through a link in a run directory, "
             "because a link planted there would make it overwrite or append to the file the "

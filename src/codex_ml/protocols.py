@@ -1,28 +1,59 @@
 """The small protocols every component of a kind follows.
 
-A registry entry is a *factory*; these describe what the factory returns.
-They are structural (``typing.Protocol``): a third-party component never
-needs to import codex_ml to satisfy one.
+A registry entry is a *factory*; these describe what the factory returns, and
+so what each ``get_<kind>`` is typed to return. They are structural
+(``typing.Protocol``): a third-party component never needs to import codex_ml
+to satisfy one. Attributes are read-only properties here, so that a plain
+attribute and a ``@property`` both satisfy them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, Protocol, runtime_checkable
+
+__all__ = [
+    "DataLoader",
+    "Metric",
+    "MetricReport",
+    "Model",
+    "RewardModel",
+    "Tokenizer",
+    "Trainer",
+]
 
 
 @runtime_checkable
 class Tokenizer(Protocol):
     """Turns text into token ids and back."""
 
-    vocab_size: int
-    pad_id: int
-    eos_id: int
-    bos_id: int
+    @property
+    def vocab_size(self) -> int:
+        """Every id the tokenizer can produce (the size of an embedding table)."""
+        ...
 
-    def encode(self, text: str) -> list[int]: ...
+    @property
+    def pad_id(self) -> int:
+        """The id batches are padded with."""
+        ...
 
-    def decode(self, ids: Sequence[int]) -> str: ...
+    @property
+    def eos_id(self) -> int:
+        """The id that ends a document."""
+        ...
+
+    @property
+    def bos_id(self) -> int:
+        """The id that starts a document."""
+        ...
+
+    def encode(self, text: str) -> list[int]:
+        """Token ids of ``text``."""
+        ...
+
+    def decode(self, ids: Sequence[int]) -> str:
+        """Text of ``ids``."""
+        ...
 
     def batch_encode(
         self,
@@ -36,19 +67,45 @@ class Tokenizer(Protocol):
         ...
 
 
-class Metric(Protocol):
-    """``metric(preds, targets, **kw) -> float``."""
+class Model(Protocol):
+    """A ``torch.nn.Module`` (or alike): ``model(input_ids, labels=None)`` gives logits and loss.
 
-    def __call__(self, preds: Any, targets: Any, **kwargs: Any) -> float: ...
+    Only what every trainer relies on is named, so that Hugging Face models and
+    plain modules both fit without importing torch to type-check.
+    """
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        """The forward pass."""
+        ...
+
+    def parameters(self, recurse: bool = True) -> Iterator[Any]:
+        """The trainable tensors."""
+        ...
+
+
+class Metric(Protocol):
+    """``metric(preds, targets, **kw) -> float``.
+
+    Metrics differ in what they take (``ppl(nlls)``, ``ppl(logits, ids)``,
+    keywords such as ``weights_path=``), so only the float result is fixed.
+    """
+
+    def __call__(self, *args: Any, **kwargs: Any) -> float:
+        """The score of ``preds`` against ``targets``."""
+        ...
 
 
 @runtime_checkable
 class RewardModel(Protocol):
     """Scores a completion given its prompt; higher is better."""
 
-    def evaluate(self, prompt: str, completion: str) -> float: ...
+    def evaluate(self, prompt: str, completion: str) -> float:
+        """The reward of one completion."""
+        ...
 
-    def batch_evaluate(self, pairs: Iterable[tuple[str, str]]) -> list[float]: ...
+    def batch_evaluate(self, pairs: Iterable[tuple[str, str]]) -> list[float]:
+        """The rewards of ``(prompt, completion)`` pairs, in order."""
+        ...
 
 
 class Trainer(Protocol):
@@ -61,8 +118,10 @@ class Trainer(Protocol):
         train_data: Iterable[str],
         eval_data: Iterable[str] | None = None,
         *,
-        callbacks: Sequence[Callable[..., None]] = (),
-    ) -> Any: ...
+        callbacks: Sequence[Any] = (),
+    ) -> Any:
+        """Train ``model`` on ``train_data`` (text records) and return the result."""
+        ...
 
 
 #: A data loader factory returns an iterable of text records (``str``).

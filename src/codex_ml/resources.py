@@ -52,3 +52,16 @@ def configs_dir() -> Path:
 def offline_data_dir() -> Path:
     """The offline data fixtures (``data/offline/``)."""
     return _shipped("data/offline")
+
+
+def offline_file(filename: str, env: str) -> tuple[Path, str]:
+    """A file of ``data/offline/``, unless the variable ``env`` names another one.
+
+    Returns the path and where it came from (``env``'s name, or "the shipped
+    default"), so that a missing file's error can say which setting to fix. The
+    variables are the original codex-ml's (``CODEX_ML_TINY_CORPUS_PATH``, ...).
+    """
+    explicit = os.environ.get(env)
+    if explicit:
+        return Path(explicit).expanduser(), env
+    return offline_data_dir() / filename, "the shipped default"

@@ -17,6 +17,9 @@ class Records:
 
     __slots__ = ("_read", "files", "loader")
 
+    files: tuple[Path, ...]
+    loader: str  # the data loader's key, for messages
+
     def __init__(
         self, read: Callable[[], Iterator[str]], *, files: Sequence[Path], loader: str
     ) -> None:

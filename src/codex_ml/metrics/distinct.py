@@ -39,8 +39,8 @@ def distinct_n(n: int) -> Metric:
     return metric
 
 
-distinct_1 = distinct_n(1)
-distinct_2 = distinct_n(2)
+distinct_1: Metric = distinct_n(1)
+distinct_2: Metric = distinct_n(2)
 
 
 def build_distinct_1() -> Metric:

@@ -39,6 +39,24 @@ from collections import namedtuple
 TYPE_CHECKING = False  # typing is not imported on the listing path (~2 ms per process)
 if TYPE_CHECKING:
     from pathlib import Path
+    from typing import NamedTuple
+
+    class _Record(NamedTuple):  # what type checkers see of the namedtuple below
+        group: str
+        name: str
+        value: str
+        distribution: str  # its name (from its metadata, else its folder's name)
+        version: str  # "" when the metadata has none
+        location: str
+
+    class _Fault(NamedTuple):
+        distribution: str
+        file: str
+        message: str
+
+else:
+    _Record = namedtuple("EntryPointRecord", "group name value distribution version location")
+    _Fault = namedtuple("ScanFault", "distribution file message")
 
 __all__ = [
     "EntryPointRecord",
@@ -64,9 +82,7 @@ _RACY_SECONDS = 2.0
 
 # A named tuple, not a dataclass: every process start reads thousands of these from
 # the index, and a tuple is built ten times faster than a frozen dataclass instance.
-class EntryPointRecord(
-    namedtuple("EntryPointRecord", "group name value distribution version location")
-):
+class EntryPointRecord(_Record):
     """One declared entry point, with the distribution that declared it.
 
     ``location`` is the ``*.dist-info`` / ``*.egg-info`` directory.
@@ -83,7 +99,7 @@ class EntryPointRecord(
         return self.value.partition(":")[2].strip()
 
 
-class ScanFault(namedtuple("ScanFault", "distribution file message")):
+class ScanFault(_Fault):
     """A distribution whose entry points could not be read: the file, and a one-paragraph report."""
 
     __slots__ = ()
@@ -97,6 +113,10 @@ class Scan:
     """
 
     __slots__ = ("_groups", "entries", "faults", "from_index")
+
+    entries: tuple[EntryPointRecord, ...]
+    from_index: bool  # read from the persisted index, not from the installed metadata
+    faults: tuple[ScanFault, ...]
 
     def __init__(
         self,

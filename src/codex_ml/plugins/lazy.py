@@ -36,6 +36,8 @@ class LazyFactory:
     #: Lets the registry (which does not import this module) keep such entries lazy.
     __codex_ml_lazy__ = True
 
+    target: str  # "module:attr"
+
     def __init__(self, target: str) -> None:
         module, sep, attr = target.partition(":")
         if not (isinstance(target, str) and sep and module.strip() and attr.strip()):

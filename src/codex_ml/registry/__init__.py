@@ -31,8 +31,11 @@ from codex_ml.registry.sources import PluginSource
 
 TYPE_CHECKING = False  # typing is not imported on the listing path (~2 ms per process)
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator, Mapping
+    from collections.abc import Iterable, Iterator, Mapping
     from typing import Any
+
+    from codex_ml.protocols import Metric, Model, RewardModel, Tokenizer, Trainer
+    from codex_ml.registry.protocols import Get, ListKeys, Register
 
 __all__ = [
     "EntryInfo",
@@ -88,7 +91,7 @@ def _builtin_tables() -> Mapping[str, Mapping[str, Mapping[str, str]]]:
 
 
 #: The hook plugins, shared by every registry below.
-plugin_source = PluginSource(_builtin_plugins, _builtin_tables)
+plugin_source: PluginSource = PluginSource(_builtin_plugins, _builtin_tables)
 
 #: kind name -> Registry, one per row of the table of kinds.
 registries: dict[str, Registry] = {
@@ -104,17 +107,24 @@ def get_registry(kind: str) -> Registry:
     return registries[kind_named(kind).name]
 
 
-def _accessors(
-    registry: Registry,
-) -> tuple[Callable[..., Any], Callable[..., Any], Callable[[], list[str]]]:
-    """The ``register_<kind>``, ``get_<kind>`` and ``list_<kind>s`` functions of a registry."""
+def _accessors(registry: Registry) -> tuple[Any, Any, ListKeys]:
+    """The ``register_<kind>``, ``get_<kind>`` and ``list_<kind>s`` functions of a registry.
+
+    Typed by the declarations below (:class:`~codex_ml.registry.protocols.Register`,
+    :class:`~codex_ml.registry.protocols.Get`), which cost nothing at run time.
+    """
     kind = registry.kind
 
     def register(name: str, obj: Any = None, *, override: bool = False) -> Any:
         return registry.register(name, obj, override=override)
 
-    def get(name: str, /, **kwargs: Any) -> Any:
-        return registry.get(name)(**kwargs)
+    def get(name: str, config: Mapping[str, Any] | None = None, /, **kwargs: Any) -> Any:
+        factory = registry.get(name)
+        if config is not None:  # the original codex-ml's get_model(name, cfg)
+            from codex_ml.registry.legacy import config_kwargs
+
+            kwargs = config_kwargs(kind, name, factory, config, kwargs)
+        return factory(**kwargs)
 
     def list_keys() -> list[str]:
         return registry.list()
@@ -128,12 +138,32 @@ def _accessors(
     return register, get, list_keys
 
 
-tokenizer_registry = registries["tokenizer"]
-model_registry = registries["model"]
-metric_registry = registries["metric"]
-data_loader_registry = registries["data_loader"]
-trainer_registry = registries["trainer"]
-reward_model_registry = registries["reward_model"]
+tokenizer_registry: Registry = registries["tokenizer"]
+model_registry: Registry = registries["model"]
+metric_registry: Registry = registries["metric"]
+data_loader_registry: Registry = registries["data_loader"]
+trainer_registry: Registry = registries["trainer"]
+reward_model_registry: Registry = registries["reward_model"]
+
+# What each get_<kind> returns: the kind's protocol (codex_ml.protocols).
+register_tokenizer: Register
+get_tokenizer: Get[Tokenizer]
+list_tokenizers: ListKeys
+register_model: Register
+get_model: Get[Model]
+list_models: ListKeys
+register_metric: Register
+get_metric: Get[Metric]
+list_metrics: ListKeys
+register_data_loader: Register
+get_data_loader: Get[Iterable[str]]
+list_data_loaders: ListKeys
+register_trainer: Register
+get_trainer: Get[Trainer]
+list_trainers: ListKeys
+register_reward_model: Register
+get_reward_model: Get[RewardModel]
+list_reward_models: ListKeys
 
 register_tokenizer, get_tokenizer, list_tokenizers = _accessors(tokenizer_registry)
 register_model, get_model, list_models = _accessors(model_registry)

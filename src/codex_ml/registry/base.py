@@ -74,6 +74,9 @@ class SourceProblem:
 
     __slots__ = ("error", "message")
 
+    message: str
+    error: BaseException
+
     def __init__(self, message: str, error: BaseException) -> None:
         self.message = message
         self.error = error
@@ -105,6 +108,16 @@ class Provider:
         "version",
     )
 
+    raw_key: Any  # as the source gave it; ``key`` is its normalised form
+    key: str
+    kind: str
+    source: str
+    target: str | None
+    plugin: str | None
+    distribution: str | None
+    version: str | None
+    load_seconds: float | None
+
     def __init__(
         self,
         raw_key: Any,
@@ -131,7 +144,7 @@ class Provider:
         self._loader = loader
         self._error = error
         #: How long the import of a lazy entry took (None until it ran).
-        self.load_seconds: float | None = None
+        self.load_seconds = None
 
     @property
     def status(self) -> str:
@@ -259,6 +272,18 @@ class EntryInfo:
         "target",
         "version",
     )
+
+    key: str
+    kind: str
+    source: str
+    plugin: str | None
+    distribution: str | None
+    version: str | None
+    target: str | None
+    status: str
+    providers: tuple[str, ...]
+    error: BaseException | None
+    load_seconds: float | None
 
     def __init__(self, provider: Provider, providers: Sequence[Provider]) -> None:
         self.key = provider.key

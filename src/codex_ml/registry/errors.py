@@ -18,6 +18,10 @@ __all__ = [
 class RegistryError(Exception):
     """Base class of every registry error."""
 
+    message: str
+    kind: str | None
+    key: str | None
+
     def __init__(self, message: str, *, kind: str | None = None, key: str | None = None) -> None:
         super().__init__(message)
         self.message = message
@@ -30,6 +34,8 @@ class RegistryError(Exception):
 
 class RegistryNotFoundError(RegistryError, KeyError):
     """No component is registered under the key. Also a :class:`KeyError`."""
+
+    suggestions: list[str]
 
     def __init__(
         self,
@@ -45,6 +51,8 @@ class RegistryNotFoundError(RegistryError, KeyError):
 
 class RegistryConflictError(RegistryError):
     """Two providers claim one key; ``providers`` describes each of them."""
+
+    providers: list[str]
 
     def __init__(
         self,

@@ -137,14 +137,14 @@ class HeuristicRewardModel:
                 "HeuristicRewardModel banned_phrases must be a list of non-empty strings (or None "
                 f"for the built-in list), got {banned_phrases!r}."
             )
-        self.max_words = max_words
-        self.banned_phrases = tuple(banned_phrases)
+        self.max_words: int = max_words
+        self.banned_phrases: tuple[str, ...] = tuple(banned_phrases)
         self._banned = [_phrase_pattern(p) for p in self.banned_phrases]
-        self.marker_weight = _check_weight("marker_weight", marker_weight)
-        self.overlap_weight = _check_weight("overlap_weight", overlap_weight)
-        self.banned_penalty = _check_weight("banned_penalty", banned_penalty)
-        self.length_penalty = _check_weight("length_penalty", length_penalty)
-        self.repetition_penalty = _check_weight("repetition_penalty", repetition_penalty)
+        self.marker_weight: float = _check_weight("marker_weight", marker_weight)
+        self.overlap_weight: float = _check_weight("overlap_weight", overlap_weight)
+        self.banned_penalty: float = _check_weight("banned_penalty", banned_penalty)
+        self.length_penalty: float = _check_weight("length_penalty", length_penalty)
+        self.repetition_penalty: float = _check_weight("repetition_penalty", repetition_penalty)
 
     def evaluate(self, prompt: str, completion: str) -> float:
         """The clipped sum of all rules for one (prompt, completion) pair."""

@@ -29,7 +29,11 @@ GROUP_KINDS = {
     "reward_model": "reward_model",
 }
 #: Keys in a fragment that codex-ml reads itself rather than passing to the factory.
-RESERVED = {"training": ("resume",), "metrics": ("input",), "data": ("store", "eval_path")}
+RESERVED: dict[str, tuple[str, ...]] = {
+    "training": ("resume",),
+    "metrics": ("input",),
+    "data": ("store", "eval_path"),
+}
 #: Factory parameters codex-ml always sets itself (``trainer_extras``); never from a config.
 INTERNAL_PARAMETERS = {"training": ("output_dir", "resume_from")}
 #: What a metric scores, for the catalogue's metrics (others say so with `input:`).
@@ -173,7 +177,9 @@ def parameter_names(factory: Any) -> set[str] | None:
     return set(parameters)
 
 
-def split_records(records: Iterable[Any], *, eval_fraction: float, seed: int) -> tuple[list, list]:
+def split_records(
+    records: Iterable[Any], *, eval_fraction: float, seed: int
+) -> tuple[list[Any], list[Any]]:
     """The deterministic train/eval split as two lists; the token store streams the same rule.
 
     Which records are held out is decided one at a time by

@@ -51,7 +51,7 @@ class RunWriter:
     """
 
     def __init__(self, run_dir: Path) -> None:
-        self.run_dir = Path(run_dir)
+        self.run_dir: Path = Path(run_dir)
         self.run_dir.mkdir(parents=True, exist_ok=True)
         fsio.refuse_links(self.run_dir, RUN_FILES)
         self._metrics = fsio.open_append(self.run_dir / METRICS_FILE)

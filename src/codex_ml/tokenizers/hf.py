@@ -44,9 +44,9 @@ class HFTokenizer(BatchEncodeMixin):
         # Off by default, like ByteTokenizer: plain text in, plain ids out. The
         # trainer decides where documents start and end.
         self.add_special_tokens = add_special_tokens
-        self.eos_id = _first_id(tokenizer, "eos_token_id", "sep_token_id")
-        self.bos_id = _first_id(tokenizer, "bos_token_id", "cls_token_id", "eos_token_id")
-        self.pad_id = _first_id(tokenizer, "pad_token_id", "eos_token_id", "sep_token_id")
+        self.eos_id: int = _first_id(tokenizer, "eos_token_id", "sep_token_id")
+        self.bos_id: int = _first_id(tokenizer, "bos_token_id", "cls_token_id", "eos_token_id")
+        self.pad_id: int = _first_id(tokenizer, "pad_token_id", "eos_token_id", "sep_token_id")
 
     @property
     def vocab_size(self) -> int:

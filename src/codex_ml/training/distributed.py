@@ -173,7 +173,7 @@ def exit_process(status: int) -> NoReturn:
     os._exit(status)
 
 
-def gradient_sync(model: nn.Module, sync: bool) -> AbstractContextManager:
+def gradient_sync(model: nn.Module, sync: bool) -> AbstractContextManager[Any]:
     """Skip DDP's gradient all-reduce on micro-batches before the last of an accumulation."""
     if sync or not isinstance(model, DistributedDataParallel):
         return nullcontext()

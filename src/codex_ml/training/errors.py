@@ -13,7 +13,7 @@ class CheckpointError(RuntimeError):
 
     def __init__(self, message: str, *, path: str | Path | None = None) -> None:
         super().__init__(message)
-        self.path = Path(path) if path is not None else None
+        self.path: Path | None = Path(path) if path is not None else None
 
 
 class CheckpointWriteError(CheckpointError):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from contextlib import AbstractContextManager
+from typing import Any
 
 import torch
 from torch import nn
@@ -29,7 +30,7 @@ def evaluate(
     *,
     batch_size: int,
     max_batches: int,
-    autocast: AbstractContextManager,
+    autocast: AbstractContextManager[Any],
 ) -> dict[str, float]:
     """``eval_loss`` (mean next-token NLL), ``eval_ppl`` and ``eval_accuracy@token``."""
     was_training = model.training

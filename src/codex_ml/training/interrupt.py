@@ -44,7 +44,7 @@ class GracefulInterrupt:
     """
 
     def __init__(self, *, notice: Callable[[signal.Signals], str] | None = None) -> None:
-        self.signum = 0  # the number of the signal that asked first; 0: none yet
+        self.signum: int = 0  # the number of the signal that asked first; 0: none yet
         self._notice = notice  # what to print to stderr on the first signal
         self._previous: dict[signal.Signals, object] = {}
 

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
+from typing import Any
 
 import torch
 
 PRECISIONS = ("auto", "fp32", "bf16")
 
 
-def autocast_for(device: torch.device, precision: str) -> AbstractContextManager:
+def autocast_for(device: torch.device, precision: str) -> AbstractContextManager[Any]:
     """A reusable autocast context: bf16 on CUDA under ``"auto"``, fp32 (no autocast) on CPU."""
     if precision == "auto":
         precision = "bf16" if device.type == "cuda" and torch.cuda.is_bf16_supported() else "fp32"
