@@ -305,3 +305,16 @@ def test_the_store_build_imports_no_torch(tmp_path: Path) -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "False"
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+def test_the_benchmark_quick_mode_still_runs(tmp_path: Path) -> None:
+    repo = Path(__file__).resolve().parents[1]
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks.data_store", "--quick", "--workdir", str(tmp_path)],
+        cwd=repo, capture_output=True, text=True, timeout=880,
+        env={**os.environ, "HF_HUB_OFFLINE": "1"},
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "| token store memory map |" in done.stdout and "goal >= 0.8x" in done.stdout

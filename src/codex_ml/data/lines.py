@@ -103,8 +103,7 @@ def _file_lines(path: Path, encoding: str, max_record_bytes: int) -> Iterator[st
         except UnicodeDecodeError as exc:
             reason = f"{exc.reason} at byte {exc.start} of the line"
             raise LineDecodeError(path, number, encoding, reason) from exc
-        if line.endswith("\r"):
-            line = line[:-1]
+        line = line.rstrip("\r")
         if number == 1:
             line = line.removeprefix("\ufeff")  # a byte-order mark is never text
         yield line

@@ -17,7 +17,6 @@ use :func:`assign`, so evaluate scores exactly the records train held out.
 
 from __future__ import annotations
 
-import math
 import random
 from collections.abc import Iterable, Iterator
 from typing import TypeVar
@@ -38,10 +37,11 @@ def assign(records: Iterable[T], *, eval_fraction: float, seed: int) -> Iterator
     offset = random.Random(seed).random()
     counts = [0, 0]  # train, eval
     previous: tuple[bool, T] | None = None
+    floor = 0  # floor(index * fraction + offset) for the record before; int() floors here
     for index, record in enumerate(records):
-        held_out = fraction > 0 and (
-            math.floor((index + 1) * fraction + offset) > math.floor(index * fraction + offset)
-        )
+        reached = int((index + 1) * fraction + offset)
+        held_out = reached > floor
+        floor = reached
         if previous is not None:
             counts[previous[0]] += 1
             yield previous

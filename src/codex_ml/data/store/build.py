@@ -16,6 +16,7 @@ import json
 import os
 import shutil
 import time
+from collections import deque
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import IO, Any
@@ -151,10 +152,11 @@ def _write_splits(
         open(temp / "train.bin", "xb") as train,
         open(temp / "eval.bin", "xb") as held_out,
         open(temp / EVAL_TEXTS, "x", encoding="utf-8") as texts,
+        _Pipeline() as pipeline,
     ):
         writers = (
-            _SplitWriter(train, encode, dtype, bar),
-            _SplitWriter(held_out, encode, dtype, bar),
+            _SplitWriter(train, encode, dtype, bar, pipeline),
+            _SplitWriter(held_out, encode, dtype, bar, pipeline),
         )
         kept_chars = kept = 0
         for index, (is_eval, text) in enumerate(records):
@@ -170,20 +172,61 @@ def _write_splits(
                 kept += 1
         for writer in writers:
             writer.flush()
+        pipeline.drain()
         return {
             "train": {"tokens": writers[0].tokens, "records": writers[0].records},
             "eval": {"tokens": writers[1].tokens, "records": writers[1].records},
         }
 
 
+class _Pipeline:
+    """One worker thread that tokenises and writes batches while the caller reads on.
+
+    Reading and splitting records is Python work; tokenising (Rust, numpy) and
+    writing release the GIL, so the two overlap. One worker keeps each file's
+    batches in order; at most :data:`_IN_FLIGHT` batches wait, which bounds memory.
+    An error in the worker is raised in the caller at its next batch.
+    """
+
+    def __init__(self) -> None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="codex-ml-store")
+        self.futures: deque[Any] = deque()
+
+    def submit(self, job: Callable[[], None]) -> None:
+        while len(self.futures) >= _IN_FLIGHT:
+            self.futures.popleft().result()
+        self.futures.append(self.executor.submit(job))
+
+    def drain(self) -> None:
+        while self.futures:
+            self.futures.popleft().result()
+
+    def __enter__(self) -> _Pipeline:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        # Wait for the batch being written: the caller removes the folder after a failure.
+        for future in self.futures:
+            future.cancel()
+        self.executor.shutdown(wait=True)
+
+
+_IN_FLIGHT = 2
+
+
 class _SplitWriter:
     """Collects one split's records into batches and appends their ids to its file."""
 
-    def __init__(self, handle: IO[bytes], encode: Any, dtype: str, bar: _Progress) -> None:
+    def __init__(
+        self, handle: IO[bytes], encode: Any, dtype: str, bar: _Progress, pipeline: _Pipeline
+    ) -> None:
         self.handle = handle
         self.encode = encode
         self.dtype = dtype
         self.bar = bar
+        self.pipeline = pipeline
         self.limit = (1 << 16) if dtype == "uint16" else (1 << 32)
         self.pending: list[str] = []
         self.pending_chars = 0
@@ -199,7 +242,13 @@ class _SplitWriter:
     def flush(self) -> None:
         if not self.pending:
             return
-        ids = self.encode(self.pending)
+        batch, chars = self.pending, self.pending_chars
+        self.pending = []
+        self.pending_chars = 0
+        self.pipeline.submit(lambda: self._write(batch, chars))
+
+    def _write(self, batch: list[str], chars: int) -> None:
+        ids = self.encode(batch)
         if len(ids) and (int(ids.max()) >= self.limit or int(ids.min()) < 0):
             raise ValueError(
                 f"the tokenizer gave id {int(ids.max())}, outside its vocabulary "
@@ -207,10 +256,8 @@ class _SplitWriter:
             )
         self.handle.write(ids.astype(self.dtype, copy=False).tobytes())
         self.tokens += len(ids)
-        self.records += sum(1 for t in self.pending if t)
-        self.bar.update(self.pending_chars + len(self.pending), len(ids))
-        self.pending = []
-        self.pending_chars = 0
+        self.records += sum(1 for t in batch if t)
+        self.bar.update(chars + len(batch), len(ids))
 
 
 class _Progress:
