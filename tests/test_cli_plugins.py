@@ -18,6 +18,8 @@ from pathlib import Path
 
 import pytest
 
+from codex_ml.plugins.kinds import KINDS
+
 #: The import a bare ``codex-ml plugins list`` must not pay for.
 HEAVY = ("torch", "transformers", "hydra", "omegaconf", "codex_ml_toy")
 
@@ -106,8 +108,8 @@ def test_list_prints_a_table_per_kind(runs: Mapping[str, Run]) -> None:
     assert run.stderr == ""  # no plugin faults while the broken plugin is blocked
     counts = {kind: len(entries) for kind, entries in runs["list --json"].json().items()}
     lines = run.stdout.splitlines()
-    for kind in ("tokenizer", "model", "metric", "data_loader", "trainer", "reward_model"):
-        assert f"{kind}s ({counts[kind]})" in lines
+    for kind in KINDS:
+        assert f"{kind.plural} ({counts[kind.name]})" in lines
     assert lines[lines.index(f"metrics ({counts['metric']})") + 1].split() == [
         "KEY",
         "SOURCE",

@@ -23,24 +23,28 @@ from codex_ml.config import ConfigError
 from codex_ml.resources import configs_dir, project_root
 from codex_ml.run.assemble import (
     GROUP_KINDS,
+    LIST_GROUPS,
     METRIC_INPUTS,
     Plan,
     build,
+    build_callbacks,
     build_metrics,
     plan,
     resolve,
+    training_parts,
 )
 from codex_ml.run.assemble import build_model as build_run_model
 
 pytest_plugins = ["cli_fixtures"]
 
-GROUPS = (*GROUP_KINDS, "metrics")
+GROUPS = (*GROUP_KINDS, *LIST_GROUPS)
 
 
 def fragments(group: str) -> list[str]:
-    """The ``offline/`` presets of a config group, as Hydra names them."""
+    """The presets of a config group (``offline/...`` and top-level), as Hydra names them."""
     root = configs_dir() / group
-    return sorted(str(p.relative_to(root).with_suffix("")) for p in root.glob("offline/*.yaml"))
+    found = [*root.glob("offline/*.yaml"), *root.glob("*.yaml")]
+    return sorted(str(p.relative_to(root).with_suffix("")) for p in found)
 
 
 ALL_FRAGMENTS = [(group, name) for group in GROUPS for name in fragments(group)]
@@ -89,13 +93,13 @@ def _keys_named(group: str, name: str) -> set[str]:
     from omegaconf import OmegaConf
 
     node = OmegaConf.load(configs_dir() / group / f"{name}.yaml")
-    if group == "metrics":
+    if group in LIST_GROUPS:
         return {entry["name"] for key, entry in node.items() if key != "defaults"}
     return {node["name"]}
 
 
 def test_every_catalogue_entry_has_a_fragment() -> None:
-    kinds = {kind: group for group, kind in GROUP_KINDS.items()} | {"metric": "metrics"}
+    kinds = {kind: group for group, kind in (GROUP_KINDS | LIST_GROUPS).items()}
     for kind, keys in CATALOGUE.items():
         group = kinds[kind]
         named = set().union(*(_keys_named(group, name) for name in fragments(group)))
@@ -167,6 +171,24 @@ def _check_group(group: str, p: Plan, config: dict[str, Any], output_dir: Path) 
             key = config["metrics"][alias]["name"]
             assert metric(*args) == pytest.approx(expected[key]), alias
         return
+    if group == "callbacks":
+        for alias, key, callback in build_callbacks(p):
+            assert key == config["callbacks"][alias]["name"]
+            assert any(hasattr(callback, m) for m in ("on_log", "on_evaluate", "on_train_end"))
+        return
+    if group in ("optimizer", "scheduler"):
+        import torch
+
+        from codex_ml.training.optim import parameter_groups
+
+        model = torch.nn.Linear(4, 4)
+        optimizer = training_parts(p)["optimizer"](parameter_groups(model, 0.1), lr=1e-3)
+        model(torch.ones(2, 4)).sum().backward()
+        optimizer.step()
+        schedule = training_parts(p)["scheduler"](lr=1e-3, max_steps=100, warmup_steps=10)
+        rates = [schedule(step) for step in range(1, 101)]
+        assert rates[9] == pytest.approx(1e-3) and all(0.0 <= r <= 1e-3 for r in rates)
+        return
     if group in ("tokenizer", "model"):
         tokenizer = build(p, "tokenizer")
         ids = tokenizer.encode("hello world")
@@ -201,7 +223,7 @@ def test_every_fragment_composes_and_builds(
     ]
     config = compose_resolved(overrides)
     p = plan(config)
-    if group != "metrics":
+    if group not in LIST_GROUPS:
         assert p.specs[group].name == config[group]["name"]
     _check_group(group, p, config, tmp_path)
 
@@ -218,6 +240,8 @@ def test_the_catalogue_preset_composes_and_builds_a_complete_run(
         "data": "offline:tiny-corpus",
         "training": "offline:functional",
         "reward_model": "offline:heuristic",
+        "optimizer": "adamw",
+        "scheduler": "cosine",
     }
     gpt2 = artefacts / "artifacts" / "models" / "gpt2"
     assert config["model"]["path"] == config["tokenizer"]["path"] == str(gpt2)

@@ -37,6 +37,9 @@ GROUPS = {
     "data_loader": "codex_ml.data_loaders",
     "trainer": "codex_ml.trainers",
     "reward_model": "codex_ml.reward_models",
+    "callback": "codex_ml.callbacks",
+    "optimizer": "codex_ml.optimizers",
+    "scheduler": "codex_ml.schedulers",
 }
 
 

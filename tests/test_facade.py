@@ -1,4 +1,4 @@
-"""The facade ``codex_ml.registry``: six registries, their functions, the spec's examples,
+"""The facade ``codex_ml.registry``: nine registries, their functions, the spec's examples,
 the catalogue and example plugins, and an import that costs nothing.
 """
 
@@ -24,6 +24,9 @@ SPEC_TABLE = {
     "data_loader_registry": "codex_ml.data_loaders",
     "trainer_registry": "codex_ml.trainers",
     "reward_model_registry": "codex_ml.reward_models",
+    "callback_registry": "codex_ml.callbacks",
+    "optimizer_registry": "codex_ml.optimizers",
+    "scheduler_registry": "codex_ml.schedulers",
 }
 
 #: The spec's "Bundled offline catalogue" table (plus the file-free default tokenizer).
@@ -42,6 +45,9 @@ SPEC_CATALOGUE = {
     },
     "trainer": {"offline:functional"},
     "reward_model": {"offline:heuristic"},
+    "callback": {"tensorboard", "mlflow", "csv", "early-stopping"},
+    "optimizer": {"adamw", "adam", "sgd", "adafactor"},
+    "scheduler": {"cosine", "linear", "constant", "wsd"},
 }
 
 #: The example plugins: kind -> key -> (distribution, plugin name, source).
@@ -66,7 +72,7 @@ EXAMPLES = {
 # -- shape -----------------------------------------------------------------------------------------
 
 
-def test_six_registries_with_the_spec_groups() -> None:
+def test_nine_registries_with_the_spec_groups() -> None:
     assert set(facade.registries) == {kind.name for kind in KINDS}
     for symbol, group in SPEC_TABLE.items():
         registry = getattr(facade, symbol)

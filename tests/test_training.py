@@ -188,8 +188,7 @@ def test_non_text_records_are_rejected():
         ("max_steps", 0),
         ("batch_size", -1),
         ("lr", 0.0),
-        ("min_lr_ratio", 1.5),
-        ("beta2", 1.0),
+        ("optimizer", "adamw"),  # a factory, not a key
         ("grad_accum_steps", 1.5),
         ("log_every", True),
         ("precision", "fp8"),

@@ -28,12 +28,19 @@ import math
 import os
 import resource
 import time
+from functools import partial
 
 import torch
 import torch._dynamo  # an optimizer imports it when first built: ~1.5 s kept out of timing
 import torch.nn.functional as F
 
-from codex_ml.registry import get_data_loader, get_model, get_tokenizer, get_trainer
+from codex_ml.registry import (
+    get_data_loader,
+    get_model,
+    get_registry,
+    get_tokenizer,
+    get_trainer,
+)
 
 BETAS = (0.9, 0.95)
 WEIGHT_DECAY = 0.1
@@ -78,8 +85,7 @@ def run_functional(model, tokenizer, records, args):
         lr=args.lr,
         warmup_steps=args.warmup_steps,
         weight_decay=WEIGHT_DECAY,
-        beta1=BETAS[0],
-        beta2=BETAS[1],
+        optimizer=partial(get_registry("optimizer").get("adamw"), betas=BETAS),
         grad_clip=GRAD_CLIP,
         log_every=args.steps,  # logs (and reads the loss back) at step 1 and the last step only
         num_threads=args.threads,

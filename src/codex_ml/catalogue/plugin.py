@@ -8,41 +8,28 @@ them). The table itself is :mod:`codex_ml.catalogue.table`.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from codex_ml.catalogue.table import CATALOGUE
-from codex_ml.plugins import LazyFactory, hookimpl
+from codex_ml.plugins import KINDS, Kind, LazyFactory, hookimpl
 
 __all__ = ["CATALOGUE"]  # re-exported: the table lives in codex_ml.catalogue.table
 
 
 def _entries(kind: str) -> dict[str, LazyFactory]:
-    return {key: LazyFactory(target) for key, target in CATALOGUE[kind].items()}
+    return {key: LazyFactory(target) for key, target in CATALOGUE.get(kind, {}).items()}
 
 
-@hookimpl
-def codex_ml_register_tokenizers() -> dict[str, LazyFactory]:
-    return _entries("tokenizer")
+def _make_hook(kind: Kind) -> Callable[[], dict[str, LazyFactory]]:
+    def hook() -> dict[str, LazyFactory]:
+        return _entries(kind.name)
+
+    hook.__name__ = hook.__qualname__ = kind.hook_name
+    hook.__doc__ = f"The catalogue's {kind.plural}."
+    return hookimpl(hook)
 
 
-@hookimpl
-def codex_ml_register_models() -> dict[str, LazyFactory]:
-    return _entries("model")
-
-
-@hookimpl
-def codex_ml_register_metrics() -> dict[str, LazyFactory]:
-    return _entries("metric")
-
-
-@hookimpl
-def codex_ml_register_data_loaders() -> dict[str, LazyFactory]:
-    return _entries("data_loader")
-
-
-@hookimpl
-def codex_ml_register_trainers() -> dict[str, LazyFactory]:
-    return _entries("trainer")
-
-
-@hookimpl
-def codex_ml_register_reward_models() -> dict[str, LazyFactory]:
-    return _entries("reward_model")
+# One registration hook per row of the table of kinds, as the hookspecs are made.
+for _kind in KINDS:
+    globals()[_kind.hook_name] = _make_hook(_kind)
+del _kind

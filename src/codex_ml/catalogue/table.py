@@ -53,4 +53,22 @@ CATALOGUE: Mapping[str, Mapping[str, str]] = {
     "reward_model": {
         "offline:heuristic": "codex_ml.rewards.heuristic:HeuristicRewardModel",
     },
+    "callback": {
+        "tensorboard": "codex_ml.callbacks.tensorboard_events:TensorBoardCallback",
+        "mlflow": "codex_ml.callbacks.mlflow_runs:MLflowCallback",
+        "csv": "codex_ml.callbacks.csv_file:CSVCallback",
+        "early-stopping": "codex_ml.callbacks.early_stopping:EarlyStopping",
+    },
+    "optimizer": {
+        "adamw": "codex_ml.training.optim:adamw",
+        "adam": "codex_ml.training.optim:adam",
+        "sgd": "codex_ml.training.optim:sgd",
+        "adafactor": "codex_ml.training.optim:adafactor",
+    },
+    "scheduler": {
+        "cosine": "codex_ml.training.schedules:cosine",
+        "linear": "codex_ml.training.schedules:linear",
+        "constant": "codex_ml.training.schedules:constant",
+        "wsd": "codex_ml.training.schedules:wsd",
+    },
 }

@@ -239,16 +239,23 @@ def _continue_resumed_run(invocation: Invocation) -> Path | None:
 def _run_job(invocation: Invocation, job: Job) -> int:
     from codex_ml.cli.errors import report
     from codex_ml.run.rundir import owned
+    from codex_ml.run.runlog import run_logging
     from codex_ml.run.train import train_job
 
     def train(run_dir: Path) -> int:
-        return train_job(
-            job.cfg,
-            run_dir=run_dir,
-            config_name=invocation.config_name,
-            overrides=job.overrides,
-            config_dirs=invocation.config_dirs,
-        )
+        # Rank 0 writes <run_dir>/train.log; every rank reports warnings on stderr.
+        with run_logging(
+            run_dir if _is_main_process() else None,
+            rank=int(os.environ.get("RANK", "0")),
+            world_size=_world_size(),
+        ):
+            return train_job(
+                job.cfg,
+                run_dir=run_dir,
+                config_name=invocation.config_name,
+                overrides=job.overrides,
+                config_dirs=invocation.config_dirs,
+            )
 
     try:
         with _terminated_cleanly():

@@ -18,7 +18,8 @@ options:
   -h, --help               this page; --hydra-help: which of Hydra's options work here
 
 overrides (Hydra syntax):
-  GROUP=PRESET             choose a preset:  model=offline/minilm
+  GROUP=PRESET             choose a preset:  model=offline/minilm  optimizer=sgd
+  callbacks=[A,B]          choose several callbacks (none by default):  callbacks=[tensorboard,csv]
   GROUP.KEY=VALUE          change a value the preset sets:  training.max_steps=200
   +GROUP.KEY=VALUE         add a value the preset leaves out (the factory must accept it)
   ~GROUP.KEY               remove a value
@@ -57,11 +58,11 @@ def help_text(which: str = "codex-ml") -> str:
         from codex_ml import __version__
 
         return f"codex-ml {__version__}"
-    from codex_ml.run.assemble import GROUP_KINDS
+    from codex_ml.run.assemble import GROUP_KINDS, LIST_GROUPS
     from codex_ml.run.compose import group_presets, primary_presets
 
     groups = "\n".join(
         f"  {group + ':':<14} {', '.join(group_presets(group)) or '(none)'}"
-        for group in (*GROUP_KINDS, "metrics")
+        for group in (*GROUP_KINDS, *LIST_GROUPS)
     )
     return _USAGE.format(primary=", ".join(primary_presets()), groups=groups)

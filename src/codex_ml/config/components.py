@@ -41,7 +41,7 @@ def check_spec(
     spec: ComponentSpec,
     *,
     provided: tuple[str, ...] = (),
-    internal: tuple[str, ...] = (),
+    internal: Mapping[str, str] | tuple[str, ...] = (),
     load: bool = True,
 ) -> Any:
     """The factory for ``spec``, after checking every kwarg against its signature.
@@ -49,8 +49,10 @@ def check_spec(
     ``provided`` names the arguments codex-ml passes itself where the config
     leaves them unset (``vocab_size`` say), so they count as given;
     ``internal`` names the ones codex-ml always sets (a trainer's
-    ``output_dir``), which a config may not. With ``load=False`` a lazy entry
-    is checked from its source without importing it, and None is returned.
+    ``output_dir``), which a config may not; as a mapping, each name's value
+    says where codex-ml takes it from (``"hydra.run.dir"``), for the message.
+    With ``load=False`` a lazy entry is checked from its source without
+    importing it, and None is returned.
     """
     signature, factory = _signature_of(spec, load)
     if signature is None:
@@ -64,16 +66,20 @@ def check_spec(
         if p.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
         and name not in internal
     ]
+    sources = dict(internal) if isinstance(internal, Mapping) else dict.fromkeys(internal, "")
     for name, value in spec.kwargs.items():
-        if name in internal:
+        if name in sources:
+            source = f" from {sources[name]}" if sources[name] else ""
             raise ConfigError(
-                f"{spec.where}.{name}: codex-ml sets {name!r} itself, so a config may not; "
-                f"remove it (the run directory is hydra.run.dir, a resume is training.resume).",
+                f"{spec.where}.{name}: codex-ml sets {name!r} itself{source}, so a config may "
+                f"not; remove it.",
                 where=f"{spec.where}.{name}",
             )
         if name not in accepted:
-            close = difflib.get_close_matches(name, accepted, n=1)
+            close = difflib.get_close_matches(name, [*accepted, *sources], n=1)
             hint = f" Did you mean {close[0]!r}?" if close else ""
+            if close and sources.get(close[0]):
+                hint += f" codex-ml sets it from {sources[close[0]]}."
             raise ConfigError(
                 f"{spec.where}.{name}: {spec.kind} {spec.name!r} has no parameter {name!r}.{hint} "
                 f"It accepts: {', '.join(accepted) or '(nothing)'}.",

@@ -1,7 +1,7 @@
 """The table of component kinds: one row drives every per-kind name in the project.
 
 Hookspec names, entry-point groups and the registry facade are all derived
-from this table, so a seventh kind would be one more row.
+from this table: the callback, optimizer and scheduler kinds are three rows.
 """
 
 from __future__ import annotations
@@ -64,6 +64,9 @@ KINDS: tuple[Kind, ...] = (
     Kind("data_loader", "data_loaders"),
     Kind("trainer", "trainers"),
     Kind("reward_model", "reward_models"),
+    Kind("callback", "callbacks"),
+    Kind("optimizer", "optimizers"),
+    Kind("scheduler", "schedulers"),
 )
 
 

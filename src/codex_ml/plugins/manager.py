@@ -225,6 +225,15 @@ class PluginHost:
         """The plugins registered, in load order."""
         return list(self.manager.plugin_info.values())
 
+    def implementations(self, hook_name: str) -> list[tuple[PluginInfo, Any]]:
+        """``(plugin, pluggy HookImpl)`` for each implementation of a hook, in load order.
+
+        For hooks codex-ml calls one implementation at a time (the lifecycle
+        hooks), so that each fault is one plugin's and the others still run.
+        """
+        hook = getattr(self.manager.hook, hook_name)
+        return [(self.manager.plugin_info[impl.plugin_name], impl) for impl in hook.get_hookimpls()]
+
 
 def _pairs(result: object) -> list[tuple[Any, Any]]:
     """The ``(key, factory)`` pairs of what a registration hook returned (None: none)."""

@@ -1,6 +1,7 @@
-"""The six component registries, fed by the plugin manager and entry points.
+"""The component registries, fed by the plugin manager and entry points.
 
-For each kind (tokenizer, model, metric, data_loader, trainer, reward_model)::
+For each kind (tokenizer, model, metric, data_loader, trainer, reward_model,
+callback, optimizer, scheduler)::
 
     <kind>_registry                      the Registry
     register_<kind>(name, obj=None, *, override=False)   decorator or direct call
@@ -45,33 +46,45 @@ __all__ = [
     "RegistryLoadError",
     "RegistryNotFoundError",
     "RegistryUnavailableError",
+    "callback_registry",
     "data_loader_registry",
+    "get_callback",
     "get_data_loader",
     "get_metric",
     "get_model",
+    "get_optimizer",
     "get_registry",
     "get_reward_model",
+    "get_scheduler",
     "get_tokenizer",
     "get_trainer",
     "isolated",
+    "list_callbacks",
     "list_data_loaders",
     "list_metrics",
     "list_models",
+    "list_optimizers",
     "list_reward_models",
+    "list_schedulers",
     "list_tokenizers",
     "list_trainers",
     "metric_registry",
     "model_registry",
+    "optimizer_registry",
     "plugin_source",
+    "register_callback",
     "register_data_loader",
     "register_metric",
     "register_model",
+    "register_optimizer",
     "register_reward_model",
+    "register_scheduler",
     "register_tokenizer",
     "register_trainer",
     "registries",
     "reload",
     "reward_model_registry",
+    "scheduler_registry",
     "tokenizer_registry",
     "trainer_registry",
 ]
@@ -144,6 +157,9 @@ metric_registry: Registry = registries["metric"]
 data_loader_registry: Registry = registries["data_loader"]
 trainer_registry: Registry = registries["trainer"]
 reward_model_registry: Registry = registries["reward_model"]
+callback_registry: Registry = registries["callback"]
+optimizer_registry: Registry = registries["optimizer"]
+scheduler_registry: Registry = registries["scheduler"]
 
 # What each get_<kind> returns: the kind's protocol (codex_ml.protocols).
 register_tokenizer: Register
@@ -164,6 +180,15 @@ list_trainers: ListKeys
 register_reward_model: Register
 get_reward_model: Get[RewardModel]
 list_reward_models: ListKeys
+register_callback: Register
+get_callback: Get[Any]  # an object with any of the on_* methods (codex_ml.plugins.lifecycle)
+list_callbacks: ListKeys
+register_optimizer: Register
+get_optimizer: Get[Any]  # a torch.optim.Optimizer (the factory takes the parameters)
+list_optimizers: ListKeys
+register_scheduler: Register
+get_scheduler: Get[Any]  # a function of the step that returns the learning rate
+list_schedulers: ListKeys
 
 register_tokenizer, get_tokenizer, list_tokenizers = _accessors(tokenizer_registry)
 register_model, get_model, list_models = _accessors(model_registry)
@@ -171,6 +196,9 @@ register_metric, get_metric, list_metrics = _accessors(metric_registry)
 register_data_loader, get_data_loader, list_data_loaders = _accessors(data_loader_registry)
 register_trainer, get_trainer, list_trainers = _accessors(trainer_registry)
 register_reward_model, get_reward_model, list_reward_models = _accessors(reward_model_registry)
+register_callback, get_callback, list_callbacks = _accessors(callback_registry)
+register_optimizer, get_optimizer, list_optimizers = _accessors(optimizer_registry)
+register_scheduler, get_scheduler, list_schedulers = _accessors(scheduler_registry)
 
 
 def reload() -> None:

@@ -27,15 +27,35 @@ GROUP_KINDS = {
     "data": "data_loader",
     "training": "trainer",
     "reward_model": "reward_model",
+    "optimizer": "optimizer",
+    "scheduler": "scheduler",
 }
+#: Groups a run may leave out (a -cn preset of its own): the trainer's defaults apply.
+OPTIONAL_GROUPS = ("optimizer", "scheduler")
+#: config group -> registry kind, for the groups that name several components (alias -> spec).
+LIST_GROUPS = {"metrics": "metric", "callbacks": "callback"}
 #: Keys in a fragment that codex-ml reads itself rather than passing to the factory.
 RESERVED: dict[str, tuple[str, ...]] = {
     "training": ("resume",),
     "metrics": ("input",),
     "data": ("store", "eval_path"),
 }
-#: Factory parameters codex-ml always sets itself (``trainer_extras``); never from a config.
-INTERNAL_PARAMETERS = {"training": ("output_dir", "resume_from")}
+#: Factory parameters codex-ml (or the trainer) always sets itself, and where from; never
+#: from a config. The optimizer and scheduler take the peak rate and length of the run.
+INTERNAL_PARAMETERS: dict[str, dict[str, str]] = {
+    "training": {
+        "output_dir": "hydra.run.dir",
+        "resume_from": "training.resume",
+        "optimizer": "the optimizer group (optimizer=<preset>)",
+        "scheduler": "the scheduler group (scheduler=<preset>)",
+    },
+    "optimizer": {"params": "the model's parameters", "lr": "training.lr"},
+    "scheduler": {
+        "lr": "training.lr",
+        "max_steps": "training.max_steps",
+        "warmup_steps": "training.warmup_steps",
+    },
+}
 #: What a metric scores, for the catalogue's metrics (others say so with `input:`).
 METRIC_INPUTS = ("token-nll", "token-ids", "generations", "references")
 
@@ -58,6 +78,8 @@ class Plan:
     factories: dict[str, Any]
     metrics: list[MetricSpec] = field(default_factory=list)
     metric_factories: dict[str, Any] = field(default_factory=dict)
+    callbacks: list[ComponentSpec] = field(default_factory=list)
+    callback_factories: dict[str, Any] = field(default_factory=dict)
 
     @property
     def run(self) -> dict[str, Any]:
@@ -95,6 +117,8 @@ def plan(config: Mapping[str, Any], groups: tuple[str, ...] = tuple(GROUP_KINDS)
     specs: dict[str, ComponentSpec] = {}
     factories: dict[str, Any] = {}
     for group in groups:
+        if group in OPTIONAL_GROUPS and group not in config:
+            continue
         if group not in config:
             raise ConfigError(
                 f"{group}: missing; choose a preset ({group}=offline/...).", where=group
@@ -116,6 +140,10 @@ def plan(config: Mapping[str, Any], groups: tuple[str, ...] = tuple(GROUP_KINDS)
             )
         result.metrics.append(MetricSpec(alias, spec, metric_input))
         result.metric_factories[alias] = check_spec(spec)
+    for alias, node in (config.get("callbacks") or {}).items():
+        spec = spec_from(node, "callback", f"callbacks.{alias}")
+        result.callbacks.append(spec)
+        result.callback_factories[alias] = check_spec(spec)
     return result
 
 
@@ -155,6 +183,29 @@ def check_pairing(p: Plan, tokenizer: Any, model: Any) -> None:
         "(model=offline/decoder_only takes its vocab_size from the tokenizer).",
         where="model",
     )
+
+
+def build_callbacks(p: Plan) -> list[tuple[str, str, Any]]:
+    """(alias, registry key, callback object) for each configured callback, in config order."""
+    return [
+        (alias, spec.name, build_component(spec, p.callback_factories[alias]))
+        for alias, spec in zip(p.callback_factories, p.callbacks, strict=True)
+    ]
+
+
+def training_parts(p: Plan) -> dict[str, Any]:
+    """The chosen optimizer and scheduler factories, with their presets' kwargs bound.
+
+    Given to a trainer that takes ``optimizer``/``scheduler`` parameters; the
+    trainer supplies the rest (parameters, ``lr``, ``max_steps``...).
+    """
+    from functools import partial
+
+    return {
+        group: partial(p.factories[group], **p.specs[group].kwargs)
+        for group in OPTIONAL_GROUPS
+        if group in p.specs
+    }
 
 
 def build_metrics(p: Plan) -> dict[str, tuple[Any, str]]:

@@ -265,11 +265,11 @@ def group_presets(group: str) -> list[str]:
 def primary_presets() -> list[str]:
     """The configs ``-cn`` can name: every bundled preset outside the component groups."""
     from codex_ml.resources import configs_dir
-    from codex_ml.run.assemble import GROUP_KINDS
+    from codex_ml.run.assemble import GROUP_KINDS, LIST_GROUPS
 
     root = configs_dir()
     return sorted(
         str(path.relative_to(root).with_suffix(""))
         for path in root.rglob("*.yaml")
-        if path.relative_to(root).parts[0] not in (*GROUP_KINDS, "metrics")
+        if path.relative_to(root).parts[0] not in (*GROUP_KINDS, *LIST_GROUPS)
     )

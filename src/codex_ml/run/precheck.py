@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from codex_ml.config import ComponentSpec, ConfigError, check_spec
-from codex_ml.run.assemble import GROUP_KINDS, INTERNAL_PARAMETERS
+from codex_ml.run.assemble import GROUP_KINDS, INTERNAL_PARAMETERS, LIST_GROUPS
 from codex_ml.run.compose import check_hydra_overrides, compose_config
 
 _OVERRIDE = re.compile(r"^(?P<key>[A-Za-z_+~][\w.@:/+~-]*)=(?P<value>.*)$", re.S)
@@ -57,7 +57,7 @@ def check_overrides(
     unknown ``run.*`` settings and parameters no factory takes are refused with
     the names that would work; factories are read from source, not imported.
     """
-    choices = [f"{k}={v.split(',')[0]}" for k, v in overrides if k in (*GROUP_KINDS, "metrics")]
+    choices = [f"{k}={_first(v)}" for k, v in overrides if k in (*GROUP_KINDS, *LIST_GROUPS)]
     cfg = compose_config(config_name, choices, extra_dirs)
     groups = config_groups(extra_dirs)
     for key, value in overrides:
@@ -76,6 +76,11 @@ def check_overrides(
             run_keys = list(cfg.run.keys())
             if param.split(".")[0] not in run_keys:
                 _unknown(bare, param, run_keys, "run setting")
+
+
+def _first(value: str) -> str:
+    """The first choice of a sweep (``a,b``); a multi-select list (``[a,b]``) is one choice."""
+    return value if value.lstrip().startswith("[") else value.split(",")[0]
 
 
 def config_groups(extra_dirs: Sequence[str | Path] = ()) -> set[str]:
@@ -153,8 +158,9 @@ def check_config(cfg: Any) -> dict[str, Any]:
         if group in config
     ]
     specs += [
-        ("metrics", spec_from(node, "metric", f"metrics.{alias}", reserved=RESERVED["metrics"]))
-        for alias, node in (config.get("metrics") or {}).items()
+        (group, spec_from(node, kind, f"{group}.{alias}", reserved=RESERVED.get(group, ())))
+        for group, kind in LIST_GROUPS.items()
+        for alias, node in (config.get(group) or {}).items()
     ]
     for group, spec in specs:
         check_spec(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from collections.abc import Mapping, Sequence
@@ -10,18 +11,23 @@ from pathlib import Path
 from typing import Any
 
 from codex_ml.config import ConfigError
+from codex_ml.plugins.lifecycle import RunInfo
 from codex_ml.run.assemble import (
     build,
+    build_callbacks,
     build_metrics,
     build_model,
     parameter_names,
     plan,
     resolve,
+    training_parts,
 )
 from codex_ml.run.history import first_loss, latest_eval
+from codex_ml.run.lifecycle import Lifecycle
 from codex_ml.run.outputs import RunWriter, package_versions
 from codex_ml.run.prepare import run_data
 from codex_ml.run.restore import resume_command
+from codex_ml.training.errors import StopTraining
 
 
 def resume_target(value: Any) -> str | None:
@@ -48,6 +54,7 @@ def provenance(p: Any, model: Any = None) -> dict[str, Any]:
 
     used = {group: spec for group, spec in p.specs.items()}
     used.update({f"metrics.{m.alias}": m.spec for m in p.metrics})
+    used.update({spec.where: spec for spec in p.callbacks})
     components = {
         where: {
             **get_registry(spec.kind).describe(spec.name).as_dict(),
@@ -75,6 +82,18 @@ def trainer_extras(p: Any, run_dir: Path, resume: str | None) -> dict[str, Any]:
                 where="training.resume",
             )
         extras["resume_from"] = resume
+    for name, factory in training_parts(p).items():  # the optimizer and scheduler groups
+        if accepted is not None and name in accepted:
+            extras[name] = factory
+        else:
+            logging.getLogger("codex_ml.run").info(
+                "%s: trainer %r takes no %s argument, so %s=%s is not used",
+                name,
+                p.specs["training"].name,
+                name,
+                name,
+                p.specs[name].name,
+            )
     return extras
 
 
@@ -91,6 +110,8 @@ class Outcome:
     interrupted: bool = False
     first_loss: float | None = None
     stop_signal: str | None = None  # SIGINT or SIGTERM, for a run stopped at a checkpoint
+    stopped: bool = False  # ended early by a callback's StopTraining
+    stop_reason: str | None = None
 
     @classmethod
     def of(cls, result: Any) -> Outcome:
@@ -112,7 +133,20 @@ class Outcome:
             interrupted=bool(read("interrupted", False)),
             first_loss=read("first_loss", losses[0] if losses else None),
             stop_signal=read("stop_signal"),
+            stopped=bool(read("stopped", False)),
+            stop_reason=read("stop_reason"),
         )
+
+    @classmethod
+    def stopped_by(cls, request: Any, records: list[dict[str, Any]]) -> Outcome:
+        """A trainer let a callback's StopTraining through: what the run saw is its history."""
+        outcome = cls.of({"history": records})
+        outcome.stopped, outcome.stop_reason = True, request.reason
+        return outcome
+
+    @property
+    def status(self) -> str:
+        return "interrupted" if self.interrupted else "stopped" if self.stopped else "completed"
 
     @property
     def exit_status(self) -> int:
@@ -161,6 +195,15 @@ def train_job(
     trainer = build(p, "training", **trainer_extras(p, run_dir, resume))
     metrics = build_metrics(p)
     reward_model = build(p, "reward_model")
+    lifecycle = Lifecycle.for_run(
+        RunInfo(
+            run_dir,
+            redact(config, secrets),
+            rank=int(os.environ.get("RANK", "0")),
+            world_size=int(os.environ.get("WORLD_SIZE", "1")),
+        ),
+        build_callbacks(p),
+    )
 
     earlier = _earlier_history(resume, run_dir) if main_process else []
     writer = RunWriter(run_dir) if main_process else None
@@ -168,19 +211,37 @@ def train_job(
         int(config["training"].get("max_steps", 0)),
         enabled=main_process and progress_wanted(settings.get("progress", "auto")),
     )
-    callbacks = [progress] + ([writer] if writer else [])
+    callbacks = [progress, *([writer] if writer else []), lifecycle]
     if writer:
         write_invocation(
             run_dir, cfg, config_name=config_name, overrides=overrides, config_dirs=config_dirs
         )
         writer.write_config(redact(config, secrets))
+    lifecycle.start()
     try:
         result = Outcome.of(trainer(model, tokenizer, data.train, data.eval, callbacks=callbacks))
+    except StopTraining as request:  # a third-party trainer that does not catch it
+        result = Outcome.stopped_by(request, lifecycle.records)
+    except BaseException as error:
+        failed = lifecycle.failure_summary(error)
+        if writer:
+            writer.write_summary(redact(failed, secrets))
+        lifecycle.end(failed)
+        raise
     finally:
         progress.close()
         if writer:
             writer.close()
-    if writer is None:
+    if writer is None:  # another rank: its part of the summary, for its lifecycle hooks
+        lifecycle.end(
+            {
+                "status": result.status,
+                "run_dir": str(run_dir),
+                "steps": result.steps,
+                "final_metrics": result.final_metrics,
+                "faults": lifecycle.faults,
+            }
+        )
         return result.exit_status
     history = [*earlier, *result.history]
 
@@ -195,8 +256,9 @@ def train_job(
         writer.write_samples(report["samples"])
     plot = writer.plot(history)
     summary = {
-        "status": "interrupted" if result.interrupted else "completed",
+        "status": result.status,
         "signal": result.stop_signal,
+        "stop_reason": result.stop_reason,
         "run_dir": str(run_dir),
         "config_name": config_name,
         "overrides": list(overrides),
@@ -216,9 +278,11 @@ def train_job(
         "data": data.summary,
         "components": provenance(p, model),
         "versions": package_versions(),
+        "faults": lifecycle.faults,  # callbacks and hooks switched off, and why
     }
     summary = redact(summary, secrets)
     writer.write_summary(summary)
+    lifecycle.end(summary)
     _print_outcome(summary, run_dir)
     return result.exit_status
 
@@ -272,6 +336,10 @@ def _print_outcome(summary: dict[str, Any], run_dir: Path) -> None:
         print("  skipped: " + "; ".join(f"{', '.join(n)} ({r})" for r, n in skipped.items()))
     if summary.get("reward"):
         print(f"  {_reward_line(summary)}")
+    if summary["status"] == "stopped":
+        print(f"  stopped early: {summary.get('stop_reason')}")
+    if summary.get("faults"):
+        print(f"  switched off after a fault: {len(summary['faults'])} (see train.log)")
     if summary["status"] == "interrupted":
         print(f"  resume with: {resume_command(run_dir)}")
     print(f"run directory: {run_dir}")

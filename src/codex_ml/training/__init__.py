@@ -1,5 +1,9 @@
 """Training: the ``offline:functional`` trainer, its checkpoints and data parallelism.
 
+What a third-party trainer uses: :func:`save_checkpoint` (checkpoints that
+``evaluate``, ``generate`` and ``training.resume`` read) and :class:`StopTraining`
+(what a callback raises to end a run early).
+
 Importing this package is cheap: the names below are resolved on first use,
 so ``from codex_ml.training import CheckpointError`` does not import torch.
 """
@@ -12,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from codex_ml.training.errors import (
     CheckpointError,
     CheckpointWriteError,
+    StopTraining,
     TrainingDivergedError,
 )
 
@@ -29,6 +34,7 @@ __all__ = [
     "CheckpointError",
     "CheckpointWriteError",
     "FunctionalTrainer",
+    "StopTraining",
     "TrainResult",
     "TrainingDivergedError",
     "find_latest_checkpoint",

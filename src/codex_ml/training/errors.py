@@ -55,3 +55,18 @@ class TrainingDivergedError(RuntimeError):
         self.step = step
         self.loss = loss
         self.last_checkpoint = last_checkpoint
+
+
+class StopTraining(Exception):
+    """Raised by a callback or lifecycle hook to end the run early, on purpose.
+
+    The trainer finishes the step, saves a checkpoint and returns; the run's
+    summary has ``status: "stopped"`` and this message as ``stop_reason``, and
+    ``codex-ml train`` exits 0. Under ``torchrun`` a request on any rank stops
+    every rank at the same step. Any other exception from a callback is a fault:
+    reported, the callback switched off, and the run goes on.
+    """
+
+    def __init__(self, reason: str = "a callback asked the run to stop") -> None:
+        super().__init__(reason)
+        self.reason = reason

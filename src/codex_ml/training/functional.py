@@ -39,13 +39,17 @@ from codex_ml.training.checkpoint import (
 )
 from codex_ml.training.data import BatchSampler, Blocks, TokenBlocks, as_blocks
 from codex_ml.training.distributed import World, distributed_world, gradient_sync, wrap_model
-from codex_ml.training.errors import TrainingDivergedError
+from codex_ml.training.errors import StopTraining, TrainingDivergedError
 from codex_ml.training.evaluation import evaluate
 from codex_ml.training.interrupt import GracefulInterrupt
-from codex_ml.training.optim import build_optimizer, lr_at, set_lr
+from codex_ml.training.optim import adamw, optimizer_for, set_lr
 from codex_ml.training.runtime import PRECISIONS, autocast_for, torch_threads
+from codex_ml.training.schedules import Schedule, cosine
 
 Callback = Callable[[dict[str, Any]], None]
+
+#: The stop code of a callback's StopTraining, agreed like a signal number (which outranks it).
+_STOP_REQUESTED = 1
 
 
 @dataclass
@@ -61,11 +65,20 @@ class TrainResult:
     interrupted: bool  # stopped early by Ctrl-C or SIGTERM (after saving, with output_dir)
     first_loss: float | None  # training loss of this call's first step
     stop_signal: str | None = None  # "SIGINT" or "SIGTERM" when interrupted (any rank's)
+    stopped: bool = False  # ended early by a callback's StopTraining (after saving)
+    stop_reason: str | None = None  # the StopTraining message, when stopped
 
 
 @dataclass(frozen=True, kw_only=True)
 class FunctionalTrainer:
-    """Plain-PyTorch causal-LM trainer: packed blocks, AdamW, warmup+cosine, checkpoints."""
+    """Plain-PyTorch causal-LM trainer: packed blocks, any optimizer and schedule, checkpoints.
+
+    ``optimizer`` and ``scheduler`` are factories from the ``optimizer`` and
+    ``scheduler`` registries (``codex-ml train`` passes the chosen presets):
+    ``optimizer(parameter_groups, lr=lr)`` and
+    ``scheduler(lr=lr, max_steps=max_steps, warmup_steps=warmup_steps)``; None
+    is AdamW with betas (0.9, 0.95) and warmup plus cosine decay to 0.1 * lr.
+    """
 
     #: Takes a token store's splits (objects with ``token_ids()``) as well as text records.
     reads_token_ids: ClassVar[bool] = True
@@ -73,12 +86,11 @@ class FunctionalTrainer:
     max_steps: int = 200  # optimiser steps in the whole run
     batch_size: int = 8  # blocks per micro-batch (per process)
     block_size: int = 128  # tokens per training sequence
-    lr: float = 3e-3  # peak learning rate
-    min_lr_ratio: float = 0.1  # the cosine decay ends at min_lr_ratio * lr
+    lr: float = 3e-3  # peak learning rate (the schedule's)
     warmup_steps: int = 20  # linear warmup from 0 to lr
-    weight_decay: float = 0.1  # AdamW decay of weight matrices
-    beta1: float = 0.9
-    beta2: float = 0.95
+    weight_decay: float = 0.1  # decay of weight matrices (not biases, norms, embeddings)
+    optimizer: Callable[..., torch.optim.Optimizer] | None = None  # None: AdamW
+    scheduler: Callable[..., Schedule] | None = None  # None: warmup + cosine to 0.1 * lr
     grad_clip: float = 1.0  # max gradient norm; 0 disables clipping
     grad_accum_steps: int = 1  # micro-batches per optimiser step
     log_every: int = 10  # steps between log records (and loss checks)
@@ -136,8 +148,15 @@ class FunctionalTrainer:
         return f"Interrupted: finishing this step, then I will {then}. Ctrl-C again aborts at once."
 
     def config(self) -> dict[str, Any]:
-        """The settings as a plain dict (recorded in each checkpoint's meta.json)."""
-        return dataclasses.asdict(self)
+        """The settings as a plain dict (recorded in each checkpoint's meta.json).
+
+        The optimizer and scheduler are recorded as ``module:function`` and
+        their keyword arguments, since JSON cannot hold a function.
+        """
+        settings = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        for name in ("optimizer", "scheduler"):
+            settings[name] = _described(settings[name])
+        return settings
 
 
 def _validate(trainer: FunctionalTrainer) -> None:
@@ -167,11 +186,11 @@ def _validate(trainer: FunctionalTrainer) -> None:
     check_int("num_threads", 1, optional=True)
     check_int("seed", 0)
     check_float("lr", 0.0, math.inf, interval="(0, inf)")
-    check_float("min_lr_ratio", 0.0, 1.0, interval="[0, 1]")
     check_float("weight_decay", 0.0, math.inf, interval="[0, inf)")
-    check_float("beta1", 0.0, 1.0, interval="[0, 1)")
-    check_float("beta2", 0.0, 1.0, interval="[0, 1)")
     check_float("grad_clip", 0.0, math.inf, interval="[0, inf)")
+    for name in ("optimizer", "scheduler"):
+        if getattr(trainer, name) is not None and not callable(getattr(trainer, name)):
+            raise ValueError(f"{name}={getattr(trainer, name)!r} must be a factory (or None).")
     if trainer.precision not in PRECISIONS:
         raise ValueError(f"precision={trainer.precision!r} must be one of {', '.join(PRECISIONS)}.")
     resolve_device(trainer.device)  # raises a ValueError naming device=...
@@ -226,19 +245,19 @@ class _Run:
         self.trainer = trainer
         self.world = world
         self.device = device
-        self.callbacks = callbacks if world.is_main else ()
+        self.callbacks = callbacks  # on every rank: lifecycle hooks run on every rank
         self.started = started
         # Saved and evaluated as is; trained through its DDP wrapper when distributed.
         self.model = model.to(device)
         self.model.train()
         self.autocast = autocast_for(device, trainer.precision)
-        self.optimizer = build_optimizer(
-            model,
-            lr=trainer.lr,
-            weight_decay=trainer.weight_decay,
-            betas=(trainer.beta1, trainer.beta2),
-            device=device,
+        self.optimizer = optimizer_for(
+            model, trainer.optimizer or adamw, lr=trainer.lr, weight_decay=trainer.weight_decay
         )
+        self.schedule = (trainer.scheduler or cosine)(
+            lr=trainer.lr, max_steps=trainer.max_steps, warmup_steps=trainer.warmup_steps
+        )
+        self.stop_request: StopTraining | None = None  # the first StopTraining of a callback
         self.sampler = BatchSampler(
             train_blocks,
             batch_size=trainer.batch_size,
@@ -270,17 +289,11 @@ class _Run:
 
         first_step = self.step + 1
         window = _Window(self.step, self.tokens_seen, self.device)
-        interrupted = False
-        stop_signal = 0  # the signal that stopped the run, agreed by all ranks
+        interrupted = stopped = False
+        stop_code = 0  # the signal (or stop request) that ended the run, agreed by all ranks
         while self.step < t.max_steps:
             self.step += 1
-            lr = lr_at(
-                self.step,
-                lr=t.lr,
-                warmup_steps=t.warmup_steps,
-                max_steps=t.max_steps,
-                min_lr_ratio=t.min_lr_ratio,
-            )
+            lr = self.schedule(self.step)
             set_lr(self.optimizer, lr)
             window.loss_sum += train_step(
                 step_model,
@@ -293,10 +306,15 @@ class _Run:
             self.tokens_seen += self.tokens_per_step
 
             checkpoint_now = bool(t.checkpoint_every) and self.step % t.checkpoint_every == 0
-            # A stop request (Ctrl-C, SIGTERM) is agreed by all ranks after every step,
-            # so they all stop at this same step and save it together.
-            stop_signal = self.world.agree_max(interrupt.signum)
-            interrupted = stop_signal != 0 and self.step < t.max_steps  # else: it is done
+            # A stop request (Ctrl-C, SIGTERM, or a callback's StopTraining) is agreed by all
+            # ranks after every step, so they all stop at this same step and save it together.
+            # One made while a step is reported is honoured after the next step, as a signal
+            # is; a signal outranks a callback's request.
+            requested = _STOP_REQUESTED if self.stop_request is not None else 0
+            stop_code = self.world.agree_max(interrupt.signum or requested)
+            ending = stop_code != 0 and self.step < t.max_steps  # else: it is done
+            interrupted = ending and stop_code != _STOP_REQUESTED
+            stopped = ending and stop_code == _STOP_REQUESTED
             # Only log steps read the loss back from the device; a checkpoint step is
             # one too, so that a NaN is caught before it could be saved.
             log_now = (
@@ -304,16 +322,16 @@ class _Run:
                 or self.step % t.log_every == 0
                 or self.step == t.max_steps
                 or checkpoint_now
-                or interrupted
+                or ending
             )
             if log_now:
                 self._log(window, lr)
             paused = time.perf_counter()
             if eval_blocks is not None and t.eval_every and self.step % t.eval_every == 0:
                 self._evaluate(eval_blocks)
-            if checkpoint_now or interrupted:
+            if checkpoint_now or ending:
                 self._save()
-            if interrupted:
+            if ending:
                 break
             # Evaluating and saving are not training: keep them out of tokens_per_s.
             if log_now:
@@ -335,7 +353,9 @@ class _Run:
             checkpoint=self.checkpoint,
             interrupted=interrupted,
             first_loss=self.first_loss,
-            stop_signal=signal.Signals(stop_signal).name if interrupted else None,
+            stop_signal=signal.Signals(stop_code).name if interrupted else None,
+            stopped=stopped,
+            stop_reason=self._stop_reason() if stopped else None,
         )
 
     # --- what happens at log, eval and checkpoint steps ------------------------
@@ -392,7 +412,7 @@ class _Run:
             "step": self.step,
             "tokens_seen": self.tokens_seen,
             "optimizer": self.optimizer.state_dict(),
-            # The schedule is lr_at(step): the step above is all of its state.
+            # The schedule is a function of the step: the step above is all of its state.
             "sampler": self.sampler.state_dict(),
             "rng": capture_rng_state(self.device),
         }
@@ -429,7 +449,16 @@ class _Run:
         if keep:
             self.history.append(record)
         for callback in self.callbacks:
-            callback(dict(record))
+            try:
+                callback(dict(record))
+            except StopTraining as request:  # honoured after this step (see train())
+                if self.stop_request is None:
+                    self.stop_request = request
+
+    def _stop_reason(self) -> str:
+        if self.stop_request is not None:
+            return self.stop_request.reason
+        return "a callback on another rank asked the run to stop"
 
 
 @dataclass
@@ -445,3 +474,13 @@ class _Window:
     def __post_init__(self) -> None:
         self.loss_sum = torch.zeros((), device=self.device)
         self.started = time.perf_counter()
+
+
+def _described(factory: Any) -> Any:
+    """A factory as JSON can hold it: ``module:function`` and its bound keyword arguments."""
+    if factory is None:
+        return None
+    inner = getattr(factory, "func", factory)  # functools.partial
+    name = f"{getattr(inner, '__module__', '?')}:{getattr(inner, '__qualname__', repr(inner))}"
+    keywords = getattr(factory, "keywords", None)
+    return {"factory": name, "kwargs": dict(keywords)} if keywords else {"factory": name}

@@ -1,0 +1,79 @@
+"""``csv``: ``<run_dir>/metrics.csv``, a row per log and eval record, a column per number."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Mapping
+from pathlib import Path
+from typing import IO, Any
+
+from codex_ml.callbacks.scalars import scalars
+
+
+class CSVCallback:
+    """Rows of ``event, step`` and every number; a column appears when its number first does.
+
+    Rows are appended as they come; when a record brings a new number (the
+    first evaluation, say) the file is rewritten once with the wider header,
+    earlier rows leaving that column empty. Written through :mod:`codex_ml.fsio`
+    (never through a link). Rank 0 only.
+    """
+
+    def __init__(self, filename: str = "metrics.csv") -> None:
+        if not filename or Path(filename).name != filename:
+            raise ValueError(f"filename={filename!r} must be a file name in the run directory.")
+        self.filename = filename
+        self._path: Path | None = None
+        self._columns: list[str] = ["event", "step"]
+        self._rows: list[dict[str, Any]] = []
+        self._file: IO[str] | None = None
+
+    def on_train_start(self, run: Any) -> None:
+        if run.is_main:
+            self._path = Path(run.run_dir) / self.filename
+            self._rewrite()
+
+    def on_log(self, run: Any, record: Mapping[str, Any]) -> None:
+        self._add("log", record)
+
+    def on_evaluate(self, run: Any, metrics: Mapping[str, Any]) -> None:
+        self._add("eval", metrics)
+
+    def on_train_end(self, run: Any, summary: Mapping[str, Any]) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+    def _add(self, event: str, record: Mapping[str, Any]) -> None:
+        if self._path is None:
+            return
+        row = {"event": event, "step": record.get("step"), **scalars(record)}
+        self._rows.append(row)
+        new = [key for key in row if key not in self._columns]
+        if new:
+            self._columns += new
+            self._rewrite()
+        else:
+            assert self._file is not None
+            self._file.write(self._format([row], header=False))
+            self._file.flush()
+
+    def _rewrite(self) -> None:
+        from codex_ml import fsio
+
+        assert self._path is not None
+        if self._file is not None:
+            self._file.close()
+        fsio.write_atomic(self._path, self._format(self._rows, header=True))
+        self._file = fsio.open_append(self._path)
+
+    def _format(self, rows: list[dict[str, Any]], *, header: bool) -> str:
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=self._columns, lineterminator="\n")
+        if header:
+            writer.writeheader()
+        writer.writerows(
+            {k: ("" if v is None else repr(v)) for k, v in row.items()} for row in rows
+        )
+        return buffer.getvalue()
