@@ -42,3 +42,37 @@ def install_hint(module: str, extra: str) -> str:
         f"this needs {module}, which is not installed; it comes with codex-ml's {extra!r} "
         f'extra: pip install "codex-ml[{extra}]"'
     )
+
+
+#: Built-in component module -> the third-party packages it needs, so that a listing can
+#: tell a missing extra without importing the module (``codex-ml plugins list``).
+BUILTIN_NEEDS: dict[str, tuple[str, ...]] = {
+    "codex_ml.tokenizers.hf": ("transformers",),
+    "codex_ml.models.hf": ("torch", "transformers"),
+    "codex_ml.models.decoder_only": ("torch",),
+    "codex_ml.training.functional": ("torch",),
+    "codex_ml.data.parquet": ("pyarrow",),
+    "codex_ml.data.hf_datasets": ("datasets",),
+}
+
+
+def missing_for(target: str | None) -> tuple[str, str] | None:
+    """(module, extra) when a built-in entry's ``"module:attr"`` needs a package not installed.
+
+    Looks the packages up without importing them (``importlib.util.find_spec``).
+    """
+    if not target:
+        return None
+    needs = BUILTIN_NEEDS.get(target.partition(":")[0], ())
+    if not needs:
+        return None
+    from importlib.util import find_spec
+
+    for module in needs:
+        try:
+            found = find_spec(module) is not None
+        except (ImportError, ValueError):  # a module set to None in sys.modules, say
+            found = False
+        if not found:
+            return module, EXTRA_OF[module]
+    return None

@@ -30,7 +30,10 @@ def _parser() -> argparse.ArgumentParser:
     show.add_argument("kind")
     show.add_argument("key")
     show.add_argument("--json", action="store_true", help="machine-readable output")
-    commands.add_parser("doctor", help="load every entry; exit 1 on any failure or ambiguity")
+    doctor = commands.add_parser(
+        "doctor", help="load every entry; exit 1 on any failure or ambiguity"
+    )
+    doctor.add_argument("--json", action="store_true", help="machine-readable output")
     return parser
 
 
@@ -45,7 +48,9 @@ def run(argv: Sequence[str]) -> int:
         return _list(kinds, as_json=args.json)
     if args.action == "show":
         return _show(kinds[0].name, args.key, as_json=args.json)
-    return _doctor()
+    from codex_ml.cli import doctor
+
+    return doctor.run(as_json=args.json)
 
 
 def _shown(text: object) -> str:
@@ -77,11 +82,24 @@ def _table(rows: list[list[str]]) -> str:
 
 
 def _list(kinds: Sequence[Any], *, as_json: bool) -> int:
+    from codex_ml.extras import missing_for
     from codex_ml.registry import registries
+
+    def needs(entry: Any) -> str | None:
+        """The extra a built-in entry needs and lacks (checked without importing it)."""
+        missing = missing_for(entry.target) if entry.source == "builtin" else None
+        return missing[1] if missing else None
+
+    def as_dict(entry: Any) -> dict[str, Any]:
+        data = entry.as_dict()
+        extra = needs(entry)
+        if extra:  # only then: the listing of a complete install is unchanged
+            data["needs_extra"] = extra
+        return data
 
     selected = [registries[kind.name] for kind in kinds]
     if as_json:
-        data: dict[str, Any] = {r.kind: [e.as_dict() for e in r.entries()] for r in selected}
+        data: dict[str, Any] = {r.kind: [as_dict(e) for e in r.entries()] for r in selected}
         data["problems"] = _problems(selected)
         print(json.dumps(data, indent=2))
         return 0
@@ -92,6 +110,9 @@ def _list(kinds: Sequence[Any], *, as_json: bool) -> int:
             if entry.distribution and entry.distribution != entry.plugin:
                 provider = f"{provider} / {entry.distribution}" if provider else entry.distribution
             source = entry.source + (" (ambiguous)" if entry.status == "ambiguous" else "")
+            extra = needs(entry)
+            if extra:
+                source += f" (needs the {extra} extra)"
             row = [entry.key, source, provider, entry.version or "", entry.target or ""]
             rows.append([_shown(cell) for cell in row])
         print(f"{registry.kind}s ({len(rows) - 1})")
@@ -140,53 +161,3 @@ def _show(kind: str, key: str, *, as_json: bool) -> int:
                 value = _shown(value)
             print(f"{name}: {'' if value is None else value}")
     return 1 if "error" in data else 0
-
-
-def _doctor() -> int:
-    from codex_ml.plugins.discovery import shadowed_distributions
-    from codex_ml.plugins.guard import describe_error
-    from codex_ml.registry import RegistryError, plugin_source, registries
-
-    faults = 0
-    for message in _problems(list(registries.values())):
-        faults += 1
-        print(f"FAIL  {_shown(message)}")
-    host = plugin_source.host()
-    for info in host.plugins():
-        seconds = host.import_seconds.get(info.name, 0.0)
-        if seconds >= SLOW_IMPORT_SECONDS:
-            print(f"slow  {_shown(info.describe())} took {seconds:.1f} s to import")
-    for name, used, ignored in shadowed_distributions():
-        print(
-            f"note  {_shown(name)} is installed twice: {_shown(used)} is used, "
-            f"{_shown(ignored)} is ignored"
-        )
-    for registry in registries.values():
-        ambiguous = registry.ambiguous()  # once: a plugin may give thousands of keys
-        for key, providers in ambiguous.items():
-            faults += 1
-            print(f"FAIL  {registry.kind} {key!r} is ambiguous:")
-            for provider in providers:
-                print(f"        - {_shown(provider)}")
-        for key in registry.list():
-            if key in ambiguous:
-                continue
-            try:
-                registry.get(key)
-            except RegistryError as exc:
-                faults += 1
-                print(f"FAIL  {_shown(exc)}")
-                cause = exc.__cause__
-                if cause is not None:
-                    print(f"        caused by {_shown(describe_error(cause))}")
-            else:
-                print(f"ok    {registry.kind} {_shown(key)}")
-                entry = registry.describe(key)
-                seconds = entry.load_seconds or 0.0
-                if seconds >= SLOW_IMPORT_SECONDS and entry.source != "builtin":
-                    where = _shown(f"{entry.plugin!r} ({entry.distribution} {entry.version})")
-                    print(
-                        f"slow  {registry.kind} {key!r} from {where} took {seconds:.1f} s to import"
-                    )
-    print(f"\n{faults} problem(s) found." if faults else "\nall entries load.")
-    return 1 if faults else 0

@@ -25,6 +25,7 @@ from codex_ml.registry.errors import (
     RegistryConflictError,
     RegistryError,
     RegistryLoadError,
+    RegistryMissingExtraError,
     RegistryNotFoundError,
     RegistryUnavailableError,
 )
@@ -44,6 +45,7 @@ __all__ = [
     "RegistryConflictError",
     "RegistryError",
     "RegistryLoadError",
+    "RegistryMissingExtraError",
     "RegistryNotFoundError",
     "RegistryUnavailableError",
     "callback_registry",

@@ -34,6 +34,7 @@ from contextlib import contextmanager
 from codex_ml.registry.errors import (
     RegistryConflictError,
     RegistryLoadError,
+    RegistryMissingExtraError,
     RegistryNotFoundError,
     RegistryUnavailableError,
 )
@@ -204,6 +205,19 @@ class Provider:
         from codex_ml.plugins.discovery import undecodable_hint
 
         error = self._error
+        if self.source == SOURCE_BUILTIN:
+            from codex_ml.extras import install_hint, missing_extra
+
+            missing = missing_extra(error) if error is not None else None
+            if missing is not None:  # an install step, not a broken entry
+                raise RegistryMissingExtraError(
+                    f"cannot load {self.kind} {self.key!r} from the built-in catalogue: "
+                    f"{install_hint(*missing)}.",
+                    kind=self.kind,
+                    key=self.key,
+                    module=missing[0],
+                    extra=missing[1],
+                ) from error
         raise RegistryLoadError(
             f"could not load {self.kind} {self.key!r} from {self.label()}: "
             f"{describe_error(error)}.{undecodable_hint(error)} Fix or uninstall the "

@@ -10,6 +10,7 @@ __all__ = [
     "RegistryConflictError",
     "RegistryError",
     "RegistryLoadError",
+    "RegistryMissingExtraError",
     "RegistryNotFoundError",
     "RegistryUnavailableError",
 ]
@@ -76,3 +77,19 @@ class RegistryUnavailableError(RegistryLoadError, RegistryNotFoundError):
     Both a :class:`RegistryLoadError` (the cause is the plugin's exception) and
     a :class:`RegistryNotFoundError`, so either ``except`` clause catches it.
     """
+
+
+class RegistryMissingExtraError(RegistryLoadError):
+    """A built-in entry needs a package that one of codex-ml's extras installs.
+
+    Not a broken entry: an install step. ``module`` is the missing package and
+    ``extra`` the extra that brings it (``pip install "codex-ml[<extra>]"``).
+    """
+
+    module: str
+    extra: str
+
+    def __init__(self, message: str, *, kind: str, key: str, module: str, extra: str) -> None:
+        super().__init__(message, kind=kind, key=key)
+        self.module = module
+        self.extra = extra

@@ -99,10 +99,10 @@ class TokenBlocks:
         self.ids = ids
         self.block_size = block_size
         self.name = name
-        self.n_blocks = _block_count(len(ids), block_size, name)
-        self.resident = isinstance(ids, torch.Tensor)
-        self.index_device = ids.device if self.resident else torch.device("cpu")
-        self.device = device if device is not None else self.index_device
+        self.n_blocks: int = _block_count(len(ids), block_size, name)
+        self.resident: bool = isinstance(ids, torch.Tensor)
+        self.index_device: torch.device = ids.device if self.resident else torch.device("cpu")
+        self.device: torch.device = device if device is not None else self.index_device
         self._span = torch.arange(block_size + 1, device=self.index_device)
 
     def __len__(self) -> int:
@@ -181,10 +181,10 @@ class BatchSampler:
         rank: int = 0,
         world_size: int = 1,
     ) -> None:
-        self.blocks = blocks
+        self.blocks: Blocks | TokenBlocks = blocks
         device = blocks.index_device
         # A generator beside the ids: drawing indices never waits on the host for resident ids.
-        self.generator = torch.Generator(device=device)
+        self.generator: torch.Generator = torch.Generator(device=device)
         self.generator.manual_seed(seed)
         self._draw = (batch_size * world_size,)
         self._mine = slice(rank * batch_size, (rank + 1) * batch_size)
