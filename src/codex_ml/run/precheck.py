@@ -67,6 +67,8 @@ def check_overrides(
             _check_group_path(bare, value, cfg)
         elif section == "hydra" or (bare in groups and not param):
             continue  # Hydra's settings are checked apart; a group choice (+experiment=x)
+        elif section in LIST_GROUPS and key.startswith("+"):
+            continue  # +callbacks.mine.name=key adds one without a preset (checked when built)
         elif section not in cfg:
             known = [k for k in (*cfg.keys(), *sorted(groups)) if k != "hydra" and "/" not in k]
             _unknown(bare, section, known, "config section")
