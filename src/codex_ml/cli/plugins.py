@@ -14,6 +14,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+from codex_ml.cli.helptext import plain
 from codex_ml.plugins.kinds import KINDS, kind_named
 
 #: An import slower than this is named by ``doctor`` (a warning, not a failure).
@@ -21,7 +22,7 @@ SLOW_IMPORT_SECONDS = 1.0
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="codex-ml plugins", description=__doc__)
+    parser = argparse.ArgumentParser(prog="codex-ml plugins", description=plain(__doc__))
     commands = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
     listing = commands.add_parser("list", help="a table of every key of every kind")
     listing.add_argument("kind", nargs="?", help="only this kind (e.g. metric or metrics)")

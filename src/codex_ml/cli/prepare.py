@@ -49,7 +49,9 @@ def _prepare(args: list[str], *, progress: bool) -> Any:
 
     invocation = parse(args)
     if invocation.help:
-        print(__doc__)
+        from codex_ml.cli.helptext import plain
+
+        print(plain(__doc__).strip())
         return None
     if invocation.multirun or invocation.show:
         raise ConfigError("codex-ml prepare takes neither -m nor --cfg.", where="-m")
