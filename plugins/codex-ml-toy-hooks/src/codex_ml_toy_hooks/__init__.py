@@ -48,3 +48,40 @@ def codex_ml_register_tokenizers():  # type: ignore[no-untyped-def]
 @hookimpl
 def codex_ml_register_reward_models():  # type: ignore[no-untyped-def]
     return {"toy_reward": ToyReward}
+
+
+def build_sign_sgd(params, *, lr: float, momentum: float = 0.0):  # type: ignore[no-untyped-def]
+    """signSGD: each parameter moves by ``lr`` against the sign of its gradient.
+
+    An optimizer factory takes the parameter groups (weight decay already set
+    per group) and ``lr``, and returns a ``torch.optim.Optimizer``.
+    """
+    import torch
+
+    class SignSGD(torch.optim.Optimizer):
+        def __init__(self, params, lr: float, momentum: float, weight_decay: float = 0.0):  # type: ignore[no-untyped-def]
+            super().__init__(params, {"lr": lr, "momentum": momentum, "weight_decay": weight_decay})
+
+        @torch.no_grad()
+        def step(self, closure=None):  # type: ignore[no-untyped-def]
+            for group in self.param_groups:
+                for p in group["params"]:
+                    if p.grad is None:
+                        continue
+                    if group["weight_decay"]:
+                        p.mul_(1 - group["lr"] * group["weight_decay"])
+                    p.add_(torch.sign(p.grad), alpha=-group["lr"])
+
+    return SignSGD(params, lr=lr, momentum=momentum)
+
+
+@hookimpl
+def codex_ml_register_optimizers():  # type: ignore[no-untyped-def]
+    return {"toy_sign_sgd": build_sign_sgd}
+
+
+@hookimpl
+def codex_ml_train_end(run, summary):  # type: ignore[no-untyped-def]
+    # A lifecycle hook: runs on every rank; this one only reads, so it needs no rank check.
+    if summary.get("status") == "failed" and run.is_main:
+        print(f"toy_hooks: the run in {run.run_dir} failed: {summary.get('error')}")
