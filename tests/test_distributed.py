@@ -43,10 +43,12 @@ def test_two_gloo_ranks_train_to_identical_weights(tmp_path):
     assert rank0["sha256"] != rank0["initial_sha256"]
     assert rank0["steps"] == rank1["steps"] == 6
     assert rank0["tokens_seen"] == 6 * 4 * 32 * 2  # both ranks' tokens
-    # Only rank 0 writes files and reports.
+    # Only rank 0 writes files; every rank reports (lifecycle hooks run on every rank),
+    # checkpoints only from rank 0, the rank that writes them.
     assert rank0["checkpoint"] == str(tmp_path / "run" / "checkpoints" / "step-6")
     assert rank1["checkpoint"] is None
-    assert rank0["callback_records"] > 0 and rank1["callback_records"] == 0
+    assert rank1["callback_records"] > 0
+    assert rank0["callback_records"] > rank1["callback_records"]  # and its checkpoints
     assert not rank0["process_group_left_open"] and not rank1["process_group_left_open"]
 
     model = build_decoder_only(n_layer=1, n_head=2, n_embd=32, block_size=32, seed=5)

@@ -82,10 +82,11 @@ class Lifecycle:
     def end(self, summary: Mapping[str, Any]) -> None:
         """``train_end``, once, with the summary (a stop request this late changes nothing)."""
         self._notify(_BY_NAME["train_end"], (self.run, dict(summary)), step=summary.get("steps"))
+        steps = summary.get("steps")
         log.info(
-            "%s: %s steps%s",
+            "%s: %s%s",
             summary.get("status"),
-            summary.get("steps"),
+            f"{steps} steps" if steps is not None else "before the first step",
             f" ({summary['error']})" if summary.get("error") else "",
         )
 
