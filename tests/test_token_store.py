@@ -318,3 +318,32 @@ def test_the_benchmark_quick_mode_still_runs(tmp_path: Path) -> None:
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
     assert "| token store memory map |" in done.stdout and "goal >= 0.8x" in done.stdout
+
+
+# --- codex-ml prepare ---------------------------------------------------------------------------
+
+
+@pytest.mark.timeout(300)
+def test_prepare_builds_the_store_that_train_then_opens_without_tokenising(tmp_path: Path) -> None:
+    from cli_helpers import QUICK, Command, describe
+
+    data = corpus(tmp_path / "c.jsonl", n=120)
+    env = {"CODEX_ML_CACHE_DIR": str(tmp_path / "cache")}
+    args = ("data=offline/jsonl", f"data.path={data}")
+    first = Command(["prepare", "--json", *args], tmp_path, env).run()
+    assert first.returncode == 0, describe(first)
+    facts = json.loads(first.stdout)
+    assert facts["built"] and Path(facts["path"]).parent == tmp_path / "cache" / "tokens"
+    assert facts["tokens"]["train"] > 0 and facts["size_bytes"] > 0
+    again = Command(["prepare", *args], tmp_path, env).run()
+    assert again.returncode == 0 and "already there (nothing tokenised)" in again.stdout
+    assert facts["path"] in again.stdout
+    run_dir = tmp_path / "run"
+    trained = Command(["train", f"hydra.run.dir={run_dir}", *QUICK, *args], tmp_path, env).run()
+    assert trained.returncode == 0, describe(trained)
+    store = json.loads((run_dir / "summary.json").read_text())["data"]["store"]
+    assert (store["path"], store["fingerprint"], store["built"]) == (
+        facts["path"],
+        facts["fingerprint"],
+        False,
+    )
