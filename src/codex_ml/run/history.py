@@ -2,8 +2,8 @@
 
 A resumed run used to start its ``metrics.jsonl``, ``first_loss`` and loss
 curve at the resume step. The rows the earlier run logged up to the
-checkpoint being resumed are carried over first, so every run directory tells
-the whole story; a run resumed in place drops the rows it had logged past that
+checkpoint being resumed are carried over, so every run directory tells the
+whole story; a run resumed in place drops the rows it had logged past that
 checkpoint (steps that will be trained again).
 """
 
@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import stat
+import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -50,12 +51,18 @@ def read_rows(run_dir: Path, *, upto: int) -> list[dict[str, Any]]:
     return rows
 
 
-def carry_over(source_run: Path, run_dir: Path, *, upto: int) -> list[dict[str, Any]]:
-    """Start ``run_dir``'s metrics with ``source_run``'s rows up to ``upto``; returns them."""
-    rows = read_rows(source_run, upto=upto)
-    fsio.make_dir(run_dir)
-    fsio.write_atomic(Path(run_dir) / METRICS_FILE, "".join(json.dumps(row) + "\n" for row in rows))
-    return rows
+def truncate(run_dir: Path, *, upto: int) -> None:
+    """Keep only the rows of ``run_dir/metrics.jsonl`` up to step ``upto`` (resumed in place)."""
+    _write_rows(run_dir, read_rows(run_dir, upto=upto))
+
+
+def prepend_rows(run_dir: Path, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Put ``rows`` (an earlier run's) ahead of this run's own in its ``metrics.jsonl``."""
+    _write_rows(run_dir, [*rows, *read_rows(run_dir, upto=sys.maxsize)])
+
+
+def _write_rows(run_dir: Path, rows: Sequence[Mapping[str, Any]]) -> None:
+    fsio.write_atomic(Path(run_dir) / METRICS_FILE, "".join(json.dumps(r) + "\n" for r in rows))
 
 
 def first_loss(rows: Sequence[Mapping[str, Any]]) -> float | None:

@@ -205,7 +205,7 @@ def train_job(
         build_callbacks(p),
     )
 
-    earlier = _earlier_history(resume, run_dir) if main_process else []
+    earlier, to_write = _earlier_history(resume, run_dir) if main_process else ([], False)
     writer = RunWriter(run_dir) if main_process else None
     progress = ProgressBar(
         int(config["training"].get("max_steps", 0)),
@@ -243,6 +243,10 @@ def train_job(
             }
         )
         return result.exit_status
+    if to_write:
+        from codex_ml.run.history import prepend_rows
+
+        prepend_rows(run_dir, earlier)
     history = [*earlier, *result.history]
 
     report: dict[str, Any] = {"metrics": {}, "samples": []}
@@ -296,19 +300,29 @@ def _inside(path: Path, folder: Path) -> bool:
     return True
 
 
-def _earlier_history(resume: str | None, run_dir: Path) -> list[dict[str, Any]]:
-    """The resumed run's rows up to its checkpoint, written first into this run's metrics."""
+def _earlier_history(resume: str | None, run_dir: Path) -> tuple[list[dict[str, Any]], bool]:
+    """The resumed run's rows up to the checkpoint it resumes from.
+
+    Resumed in place, the rows past that checkpoint (steps trained again) are
+    dropped from ``metrics.jsonl`` now; into a new directory, the rows are
+    written ahead of the new ones once training has run (:func:`prepend_rows`),
+    so that a start that fails leaves a directory with no step in it. Returns
+    the rows and whether they still have to be written.
+    """
     if resume is None:
-        return []
-    from codex_ml.run.history import carry_over, checkpoint_step
+        return [], False
+    from codex_ml.run.history import checkpoint_step, read_rows, truncate
     from codex_ml.run.restore import find_run_dir
     from codex_ml.training.checkpoint import resolve_checkpoint
 
     source = find_run_dir(resume)
     step = checkpoint_step(resolve_checkpoint(resume))
     if source is None or step is None:
-        return []
-    return carry_over(source, run_dir, upto=step)
+        return [], False
+    if _inside(source, run_dir):
+        truncate(run_dir, upto=step)
+        return read_rows(run_dir, upto=step), False  # already in this run's metrics.jsonl
+    return read_rows(source, upto=step), True
 
 
 def _print_outcome(summary: dict[str, Any], run_dir: Path) -> None:
