@@ -21,7 +21,8 @@ SCRIPT = Path(__file__).parent / "scripts" / "ddp_train.py"
 SRC = Path(__file__).parents[1] / "src"
 
 
-def test_two_gloo_ranks_train_to_identical_weights(tmp_path):
+def _torchrun(tmp_path: Path, *args: str) -> None:
+    """Run the training script on two Gloo processes (one thread each)."""
     env = os.environ | {"PYTHONPATH": str(SRC), "OMP_NUM_THREADS": "1"}
     for name in ("RANK", "LOCAL_RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT"):
         env.pop(name, None)
@@ -33,11 +34,19 @@ def test_two_gloo_ranks_train_to_identical_weights(tmp_path):
         "--nproc_per_node=2",
         str(SCRIPT),
         str(tmp_path),
+        *args,
     ]
     done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
 
-    rank0, rank1 = (json.loads((tmp_path / f"rank-{r}.json").read_text()) for r in (0, 1))
+
+def _reports(tmp_path: Path, run: str = "run") -> tuple[dict, dict]:
+    return tuple(json.loads((tmp_path / f"{run}-rank-{r}.json").read_text()) for r in (0, 1))
+
+
+def test_two_gloo_ranks_train_to_identical_weights(tmp_path):
+    _torchrun(tmp_path)
+    rank0, rank1 = _reports(tmp_path)
     assert rank0["initial_sha256"] != rank1["initial_sha256"]  # DDP had to align them
     assert rank0["sha256"] == rank1["sha256"]
     assert rank0["sha256"] != rank0["initial_sha256"]
@@ -54,6 +63,32 @@ def test_two_gloo_ranks_train_to_identical_weights(tmp_path):
     model = build_decoder_only(n_layer=1, n_head=2, n_embd=32, block_size=32, seed=5)
     load_checkpoint(tmp_path / "run", model)
     assert _script().weights_sha256(model) == rank0["sha256"]
+
+
+def test_fsdp_on_two_gloo_ranks_trains_saves_a_plain_checkpoint_and_resumes(tmp_path):
+    _torchrun(tmp_path, "--strategy", "fsdp", "--checkpoint-every", "2")
+    rank0, rank1 = _reports(tmp_path)
+    assert rank0["initial_sha256"] != rank1["initial_sha256"]  # both start from rank 0's
+    assert rank0["sha256"] == rank1["sha256"] != rank0["initial_sha256"]  # gathered on both
+    assert rank0["steps"] == 6 and rank0["tokens_seen"] == 6 * 4 * 32 * 2
+    assert rank0["checkpoint"] == str(tmp_path / "run" / "checkpoints" / "step-6")
+    assert rank1["checkpoint"] is None
+
+    # The checkpoint holds the full weights: one process loads it, with no FSDP at all.
+    model = build_decoder_only(n_layer=1, n_head=2, n_embd=32, block_size=32, seed=5)
+    loaded = load_checkpoint(tmp_path / "run", model)
+    assert _script().weights_sha256(model) == rank0["sha256"]
+    assert loaded.meta["trainer"]["strategy"] == "fsdp"
+    optimizer_state = loaded.state["optimizer"]["state"]
+    assert "blocks.0.attn.qkv.weight" in optimizer_state  # full, keyed by parameter name
+    full = dict(model.named_parameters())["blocks.0.attn.qkv.weight"]
+    assert optimizer_state["blocks.0.attn.qkv.weight"]["exp_avg"].shape == full.shape
+
+    # Resumed at step 4 by the same two processes, it ends where the whole run ended.
+    step4 = tmp_path / "run" / "checkpoints" / "step-4"
+    _torchrun(tmp_path, "--strategy", "fsdp", "--resume", str(step4), "--name", "resumed")
+    resumed0, resumed1 = _reports(tmp_path, "resumed")
+    assert resumed0["sha256"] == resumed1["sha256"] == rank0["sha256"]
 
 
 def _script():

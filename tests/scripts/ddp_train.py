@@ -5,14 +5,16 @@ make them equal) and, after training, writes ``rank-<R>.json`` with a sha256
 of its weights and what the trainer returned.
 
 Usage: torchrun --standalone --nproc_per_node=2 ddp_train.py OUTPUT_DIR
+       [--strategy ddp|fsdp] [--max-steps N] [--resume CHECKPOINT] [--name RUN]
+       [--checkpoint-every N]
 """
 
 from __future__ import annotations
 
+import argparse
 import hashlib
 import json
 import os
-import sys
 from pathlib import Path
 
 import torch
@@ -35,19 +37,31 @@ def weights_sha256(model: nn.Module) -> str:
     return digest.hexdigest()
 
 
-def main(output_dir: Path) -> None:
+def main(
+    output_dir: Path,
+    *,
+    strategy: str,
+    max_steps: int,
+    resume: str | None,
+    run: str,
+    checkpoint_every: int,
+) -> None:
     rank = int(os.environ["RANK"])
     model = build_decoder_only(n_layer=1, n_head=2, n_embd=32, block_size=32, seed=rank)
     initial = weights_sha256(model)
     trainer = FunctionalTrainer(
-        max_steps=6,
+        max_steps=max_steps,
         batch_size=4,
         block_size=32,
         warmup_steps=2,
         log_every=2,
         device="cpu",
         num_threads=1,
-        output_dir=str(output_dir / "run"),
+        output_dir=str(output_dir / run),
+        checkpoint_every=checkpoint_every,
+        keep_checkpoints=5,
+        strategy=strategy,
+        resume_from=resume,
     )
     logged: list[dict] = []
     result = trainer(model, ByteTokenizer(), RECORDS, callbacks=[logged.append])
@@ -60,11 +74,26 @@ def main(output_dir: Path) -> None:
         "callback_records": len(logged),
         "process_group_left_open": dist.is_initialized(),
     }
-    (output_dir / f"rank-{rank}.json").write_text(json.dumps(report))
+    (output_dir / f"{run}-rank-{rank}.json").write_text(json.dumps(report))
 
 
 if __name__ == "__main__":
+    parser = argparse.ArgumentParser()
+    parser.add_argument("output_dir", type=Path)
+    parser.add_argument("--strategy", default="ddp")
+    parser.add_argument("--max-steps", type=int, default=6)
+    parser.add_argument("--resume")
+    parser.add_argument("--name", default="run")
+    parser.add_argument("--checkpoint-every", type=int, default=0)
+    args = parser.parse_args()
     torch.manual_seed(0)
-    main(Path(sys.argv[1]))
+    main(
+        args.output_dir,
+        strategy=args.strategy,
+        max_steps=args.max_steps,
+        resume=args.resume,
+        run=args.name,
+        checkpoint_every=args.checkpoint_every,
+    )
     if finalization_is_unsafe():  # as `codex-ml train` ends a torchrun worker
         exit_process(0)

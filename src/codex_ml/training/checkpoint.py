@@ -48,6 +48,7 @@ from torch import nn
 
 from codex_ml import fsio
 from codex_ml.models.parameters import count_parameters
+from codex_ml.training.compile import strip_compile_prefix, strip_compile_prefixes, uncompiled
 from codex_ml.training.errors import CheckpointError, CheckpointWriteError
 
 FORMAT_VERSION = 1
@@ -87,8 +88,10 @@ def save_checkpoint(
     ``weights_only=True``); ``config`` is the trainer configuration recorded in
     ``meta.json``. Keeps the newest ``keep`` checkpoints. Raises
     :class:`CheckpointWriteError` when the disk refuses the write, having
-    removed the partial one and left every earlier checkpoint as it was.
+    removed the partial one and left every earlier checkpoint as it was. A
+    ``torch.compile``d model is saved as the module it wraps (no ``_orig_mod.``).
     """
+    model = uncompiled(model)
     root = fsio.make_dir(Path(output_dir) / CHECKPOINTS_DIR)
     fsio.refuse_link(root / LATEST_FILE)  # before anything is written, not after
     final = root / f"step-{step}"
@@ -364,8 +367,10 @@ def load_checkpoint(
     ``path`` is a run's output dir, its ``checkpoints/`` dir, or a ``step-<N>``
     dir. Raises :class:`CheckpointError` naming the file at fault when anything
     is missing, truncated, corrupt or shaped for another model; in that case
-    the model and optimizer are left as they were.
+    the model and optimizer are left as they were. ``model`` may be compiled or
+    not, whether or not the checkpoint's model was.
     """
+    model = uncompiled(model)
     step_dir = resolve_checkpoint(path)
     meta = _read_meta(step_dir / META_FILE)
     for name, expected in meta["files"].items():
@@ -484,6 +489,9 @@ def _read_weights(path: Path, model: nn.Module) -> dict[str, torch.Tensor]:
             tied = handle.metadata() or {}  # save_model records "dropped name": "kept name"
     except (SafetensorError, OSError, ValueError) as exc:
         raise CheckpointError(f"Checkpoint file {path} cannot be read: {exc}", path=path) from exc
+    # Written by another tool from a compiled model: its names carry torch.compile's prefix.
+    weights = strip_compile_prefixes(weights)
+    tied = {strip_compile_prefix(d): strip_compile_prefix(k) for d, k in tied.items()}
     for dropped, kept in tied.items():
         if kept in weights and dropped not in weights:
             weights[dropped] = weights[kept]

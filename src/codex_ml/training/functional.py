@@ -31,19 +31,16 @@ import torch.nn.functional as F
 from torch import nn
 
 from codex_ml.models.placement import resolve_device
-from codex_ml.training.checkpoint import (
-    capture_rng_state,
-    load_checkpoint,
-    restore_rng_state,
-    save_checkpoint,
-)
+from codex_ml.training.checkpoint import capture_rng_state, restore_rng_state, save_checkpoint
 from codex_ml.training.data import BatchSampler, Blocks, TokenBlocks, as_blocks
-from codex_ml.training.distributed import World, distributed_world, gradient_sync, wrap_model
+from codex_ml.training.distributed import World, distributed_world, gradient_sync
 from codex_ml.training.errors import StopTraining, TrainingDivergedError
 from codex_ml.training.evaluation import evaluate
 from codex_ml.training.interrupt import GracefulInterrupt
 from codex_ml.training.optim import adamw, optimizer_for, set_lr
-from codex_ml.training.runtime import PRECISIONS, autocast_for, torch_threads
+from codex_ml.training.parallel import STRATEGIES, RunModel
+from codex_ml.training.precision import autocast_for, check_precision, grad_scaler_for
+from codex_ml.training.runtime import torch_threads
 from codex_ml.training.schedules import Schedule, cosine
 
 Callback = Callable[[dict[str, Any]], None]
@@ -98,7 +95,9 @@ class FunctionalTrainer:
     eval_max_batches: int = 20  # eval batches per evaluation
     seed: int = 0
     device: str = "auto"  # "auto", "cpu", "cuda", "cuda:N"
-    precision: str = "auto"  # "auto" (bf16 on CUDA, fp32 on CPU), "fp32", "bf16"
+    precision: str = "auto"  # "auto" (bf16 on CUDA, fp32 on CPU), "fp32", "bf16", "fp16" (CUDA)
+    compile: bool = False  # torch.compile the training step (checkpoints stay uncompiled)
+    strategy: str = "ddp"  # under torchrun: "ddp" (replicas) or "fsdp" (sharded, FSDP2)
     num_threads: int | None = None  # torch CPU threads during the run; None: unchanged
     output_dir: str | None = None  # where checkpoints go; None: nothing is written
     checkpoint_every: int = 0  # steps between checkpoints; 0: only at the end
@@ -191,9 +190,12 @@ def _validate(trainer: FunctionalTrainer) -> None:
     for name in ("optimizer", "scheduler"):
         if getattr(trainer, name) is not None and not callable(getattr(trainer, name)):
             raise ValueError(f"{name}={getattr(trainer, name)!r} must be a factory (or None).")
-    if trainer.precision not in PRECISIONS:
-        raise ValueError(f"precision={trainer.precision!r} must be one of {', '.join(PRECISIONS)}.")
-    resolve_device(trainer.device)  # raises a ValueError naming device=...
+    if not isinstance(trainer.compile, bool):
+        raise ValueError(f"compile={trainer.compile!r} must be true or false.")
+    if trainer.strategy not in STRATEGIES:
+        raise ValueError(f"strategy={trainer.strategy!r} must be one of {', '.join(STRATEGIES)}.")
+    device = resolve_device(trainer.device)  # raises a ValueError naming device=...
+    check_precision(trainer.precision, device, strategy=trainer.strategy)
     if trainer.checkpoint_every and trainer.output_dir is None:
         raise ValueError(
             f"checkpoint_every={trainer.checkpoint_every} needs output_dir: checkpoints are "
@@ -209,8 +211,13 @@ def train_step(
     accum_steps: int,
     grad_clip: float,
     autocast: AbstractContextManager,
+    scaler: torch.amp.GradScaler | None = None,
 ) -> torch.Tensor:
-    """One optimiser step over ``accum_steps`` micro-batches; returns its mean loss, on device."""
+    """One optimiser step over ``accum_steps`` micro-batches; returns its mean loss, on device.
+
+    With an fp16 ``scaler`` the loss is scaled before ``backward``, the gradients are
+    unscaled before clipping, and the step is skipped when they overflowed.
+    """
     step_loss = None
     for micro in range(accum_steps):
         inputs, targets = sampler.next_batch()
@@ -220,11 +227,17 @@ def train_step(
                 loss = F.cross_entropy(logits.flatten(0, 1), targets.flatten())
             if accum_steps > 1:  # the step's gradient is the mean over its micro-batches
                 loss = loss / accum_steps
-            loss.backward()
+            (loss if scaler is None else scaler.scale(loss)).backward()
         step_loss = loss.detach() if step_loss is None else step_loss + loss.detach()
+    if scaler is not None and grad_clip:
+        scaler.unscale_(optimizer)  # clip the true gradients, not the scaled ones
     if grad_clip:
         torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
-    optimizer.step()
+    if scaler is None:
+        optimizer.step()
+    else:
+        scaler.step(optimizer)
+        scaler.update()
     optimizer.zero_grad(set_to_none=True)
     return step_loss
 
@@ -247,12 +260,18 @@ class _Run:
         self.device = device
         self.callbacks = callbacks  # on every rank: lifecycle hooks run on every rank
         self.started = started
-        # Saved and evaluated as is; trained through its DDP wrapper when distributed.
-        self.model = model.to(device)
-        self.model.train()
+        # Saved as is; stepped compiled, DDP-wrapped or as a sharded copy (training/parallel.py).
+        self.placed = RunModel(
+            model, world, device, strategy=trainer.strategy, compile=trainer.compile
+        )
+        self.model = self.placed.model
         self.autocast = autocast_for(device, trainer.precision)
+        self.scaler = grad_scaler_for(device, trainer.precision)  # fp16 only
         self.optimizer = optimizer_for(
-            model, trainer.optimizer or adamw, lr=trainer.lr, weight_decay=trainer.weight_decay
+            self.placed.trained,
+            trainer.optimizer or adamw,
+            lr=trainer.lr,
+            weight_decay=trainer.weight_decay,
         )
         self.schedule = (trainer.scheduler or cosine)(
             lr=trainer.lr, max_steps=trainer.max_steps, warmup_steps=trainer.warmup_steps
@@ -283,7 +302,7 @@ class _Run:
         t = self.trainer
         if t.resume_from is not None:
             self._resume(t.resume_from)
-        step_model = wrap_model(self.model, self.world, self.device)
+        step_model = self.placed.step_module()
         if eval_blocks is not None and t.eval_every and self.step == 0:
             self._evaluate(eval_blocks)  # the starting point of the eval curve
 
@@ -302,6 +321,7 @@ class _Run:
                 accum_steps=t.grad_accum_steps,
                 grad_clip=t.grad_clip,
                 autocast=self.autocast,
+                scaler=self.scaler,
             )
             self.tokens_seen += self.tokens_per_step
 
@@ -344,6 +364,7 @@ class _Run:
                 self._evaluate(eval_blocks)
             if t.output_dir is not None and self.saved_at != self.step:
                 self._save()
+        self.placed.gather(self.step)  # the caller's model holds the trained weights
         return TrainResult(
             history=self.history,
             final_metrics=self.metrics,
@@ -392,7 +413,7 @@ class _Run:
 
     def _evaluate(self, eval_blocks: Blocks) -> None:
         results = evaluate(
-            self.model,
+            self.placed.evaluated,
             eval_blocks,
             batch_size=self.trainer.batch_size,
             max_batches=self.trainer.eval_max_batches,
@@ -406,16 +427,23 @@ class _Run:
 
     def _save(self) -> None:
         self.saved_at = self.step
-        if self.trainer.output_dir is None or not self.world.is_main:
+        if self.trainer.output_dir is None:
+            return
+        # Under FSDP every process takes part in gathering the weights and optimizer state.
+        self.placed.gather(self.step)
+        optimizer_state = self.placed.optimizer_state(self.optimizer)
+        if not self.world.is_main:
             return
         state = {
             "step": self.step,
             "tokens_seen": self.tokens_seen,
-            "optimizer": self.optimizer.state_dict(),
+            "optimizer": optimizer_state,
             # The schedule is a function of the step: the step above is all of its state.
             "sampler": self.sampler.state_dict(),
             "rng": capture_rng_state(self.device),
         }
+        if self.scaler is not None:
+            state["scaler"] = self.scaler.state_dict()
         self.checkpoint = save_checkpoint(
             self.trainer.output_dir,
             step=self.step,
@@ -427,10 +455,10 @@ class _Run:
         self._report({"event": "checkpoint", "step": self.step, "path": str(self.checkpoint)})
 
     def _resume(self, path: str) -> None:
-        # On the CPU: the generator states must be CPU tensors, and the optimizer
-        # moves its own state to the parameters' device.
-        loaded = load_checkpoint(path, self.model, self.optimizer, map_location="cpu")
+        loaded = self.placed.load(path, self.optimizer)
         state = loaded.state
+        if self.scaler is not None and "scaler" in state:  # else: an fp16 scaler starts afresh
+            self.scaler.load_state_dict(state["scaler"])
         self.step = int(state["step"])
         self.tokens_seen = int(state["tokens_seen"])
         if not self.sampler.load_state_dict(state["sampler"]):

@@ -1,23 +1,16 @@
-"""Where and how a run executes: device, numeric precision and CPU threads."""
+"""Where and how a run executes: CPU threads (precision: :mod:`codex_ml.training.precision`)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import AbstractContextManager, contextmanager, nullcontext
-from typing import Any
+from contextlib import contextmanager
 
 import torch
 
-PRECISIONS = ("auto", "fp32", "bf16")
+# Precision has its own module; re-exported here, where it used to live.
+from codex_ml.training.precision import PRECISIONS, autocast_for
 
-
-def autocast_for(device: torch.device, precision: str) -> AbstractContextManager[Any]:
-    """A reusable autocast context: bf16 on CUDA under ``"auto"``, fp32 (no autocast) on CPU."""
-    if precision == "auto":
-        precision = "bf16" if device.type == "cuda" and torch.cuda.is_bf16_supported() else "fp32"
-    if precision == "fp32":
-        return nullcontext()
-    return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
+__all__ = ["PRECISIONS", "autocast_for", "torch_threads"]
 
 
 @contextmanager
