@@ -239,17 +239,26 @@ def missing_preset_message(exc: Exception) -> str:
     match = re.search(r"Could not find '([^']+)'", text)
     primary = re.search(r"Cannot find primary config '([^']+)'", text)
     if primary:
+        name, presets = primary.group(1), primary_presets()
         return (
-            f"there is no run preset {primary.group(1)!r} (-cn). Available: "
-            f"{', '.join(primary_presets())}."
+            f"there is no run preset {name!r} (-cn).{_did_you_mean(name, presets)} "
+            f"Available: {', '.join(presets)}."
         )
     if not match:
         return " ".join(text.split())
     missing = match.group(1)
-    group = missing.split("/", 1)[0]
+    group, _, choice = missing.partition("/")
     options = group_presets(group)
     known = f" Available {group} presets: {', '.join(options)}." if options else ""
-    return f"{first.rstrip('.')}: there is no preset {missing!r}.{known}"
+    hint = _did_you_mean(choice, options, prefix=f"{group}=")
+    return f"{first.rstrip('.')}: there is no preset {missing!r}.{hint}{known}"
+
+
+def _did_you_mean(name: str, options: Sequence[str], prefix: str = "") -> str:
+    import difflib
+
+    close = difflib.get_close_matches(name, list(options), n=1)
+    return f" Did you mean {prefix}{close[0]}?" if close else ""
 
 
 def group_presets(group: str) -> list[str]:
