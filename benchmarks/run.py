@@ -22,13 +22,21 @@ from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 
-from benchmarks import cold_start, discovery_scale, generation, hot_lookup, machine, training
+from benchmarks import (
+    cold_start,
+    compile_training,
+    discovery_scale,
+    generation,
+    hot_lookup,
+    machine,
+    training,
+)
 from benchmarks.measure import REPO_ROOT, compile_sources
 from benchmarks.report import Section, render, splice, table
 
 PAGE = REPO_ROOT / "docs" / "benchmarks.md"
 RAW = REPO_ROOT / "benchmarks" / "results" / "latest.json"
-SECTIONS = ("cold", "discovery", "hot", "training", "generation")
+SECTIONS = ("cold", "discovery", "hot", "training", "generation", "compile")
 
 
 def _plan(quick: bool, threads: int) -> dict[str, Callable[[Path], Section]]:
@@ -48,6 +56,9 @@ def _plan(quick: bool, threads: int) -> dict[str, Callable[[Path], Section]]:
             "generation": lambda w: generation.run(
                 w, size=generation.QUICK_SIZE, lengths=generation.QUICK_LENGTHS, repeats=1
             ),
+            "compile": lambda w: compile_training.run(
+                w, shape=training.default_shape(quick=True, threads=threads), repeats=1
+            ),
         }
     return {
         "cold": lambda w: cold_start.run(w, repeats=15),
@@ -64,6 +75,9 @@ def _plan(quick: bool, threads: int) -> dict[str, Callable[[Path], Section]]:
             side_repeats=5,
         ),
         "generation": lambda w: generation.run(w, repeats=5),
+        "compile": lambda w: compile_training.run(
+            w, shape=training.default_shape(quick=False, threads=threads), repeats=5
+        ),
     }
 
 

@@ -154,7 +154,30 @@ def test_gpu_script_runs_end_to_end_on_a_cpu(tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stderr
     summary = json.loads(out.read_text(encoding="utf-8"))
-    assert set(summary["results"]) == {"codex-ml offline:functional", "hand-written loop"}
+    assert set(summary["results"]) == {
+        "codex-ml offline:functional",
+        "codex-ml offline:functional, compile=true",
+        "hand-written loop",
+        "hand-written loop, torch.compile",
+    }
+    assert summary["codex_compiled_vs_hand_compiled"] > 0
     for result in summary["results"].values():
         assert result["tokens_per_s"] > 0
         assert result["flops_per_token"] > 6 * result["parameters"] * 0.9
+
+
+@pytest.mark.slow
+def test_quick_compile_benchmark_measures_the_compiled_trainer_against_its_baselines(
+    tmp_path: Path,
+) -> None:
+    page, raw = run_benchmarks(tmp_path, "--quick", "--only", "compile")
+    assert "### 6. Compiled training on the CPU (issue 12)" in page
+    samples = raw["sections"]["6. Compiled training on the CPU (issue 12)"]["samples"]
+    compiled = {s["name"]: s["details"][0]["compiled"] for s in samples}
+    assert compiled == {
+        "codex-ml offline:functional (eager)": False,
+        "codex-ml offline:functional, compile=true": True,
+        "hand-written loop, torch.compile": True,
+        "hand-written loop (eager)": False,
+    }
+    assert any(g["name"].startswith("compiled training:") for g in raw["goals"])

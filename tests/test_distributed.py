@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import torch
 import torch.distributed as dist
 
@@ -89,6 +90,17 @@ def test_fsdp_on_two_gloo_ranks_trains_saves_a_plain_checkpoint_and_resumes(tmp_
     _torchrun(tmp_path, "--strategy", "fsdp", "--resume", str(step4), "--name", "resumed")
     resumed0, resumed1 = _reports(tmp_path, "resumed")
     assert resumed0["sha256"] == resumed1["sha256"] == rank0["sha256"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("strategy", ["ddp", "fsdp"])
+def test_compiled_training_under_torchrun_keeps_the_ranks_equal(tmp_path, strategy):
+    _torchrun(tmp_path, "--strategy", strategy, "--compile")
+    rank0, rank1 = _reports(tmp_path)
+    assert rank0["sha256"] == rank1["sha256"] != rank0["initial_sha256"]
+    model = build_decoder_only(n_layer=1, n_head=2, n_embd=32, block_size=32, seed=5)
+    load_checkpoint(tmp_path / "run", model)  # plain names: no _orig_mod., no module.
+    assert _script().weights_sha256(model) == rank0["sha256"]
 
 
 def _script():

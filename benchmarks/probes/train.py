@@ -8,6 +8,11 @@ VARIANT is
 - ``hf``: ``transformers.Trainer`` with the model wrapped to return its loss,
   logging, saving and evaluation turned off.
 
+With ``--compile`` the model is ``torch.compile``d: the functional trainer by
+its ``compile=True``, the hand loop by calling ``torch.compile(model)`` as
+nanoGPT does (``hf`` is not offered compiled). The first step, which compiles,
+is outside the steady-state figures.
+
 All three: ``decoder_only`` built with one seed, the byte tokenizer, the
 tiny corpus packed into blocks of ``block_size + 1`` tokens, random batches,
 AdamW (betas 0.9/0.95, weight decay 0.1 on matrices), linear warmup then
@@ -91,6 +96,7 @@ def run_functional(model, tokenizer, records, args):
         num_threads=args.threads,
         device="cpu",
         seed=args.seed,
+        compile=args.compile,
     )
     cpu_at_logs = []  # the callback runs right after each log record is made
     started = time.perf_counter()
@@ -125,11 +131,12 @@ def run_hand(model, tokenizer, records, args):
     )
     generator = torch.Generator().manual_seed(args.seed)
     model.train()
+    step_model = torch.compile(model) if args.compile else model
     for step in range(1, args.steps + 1):
         for group in optimizer.param_groups:
             group["lr"] = lr_at(step, args)
         index = torch.randint(len(inputs), (args.batch_size,), generator=generator)
-        logits = model(input_ids=inputs[index]).logits
+        logits = step_model(input_ids=inputs[index]).logits
         loss = F.cross_entropy(logits.flatten(0, 1), targets[index].flatten())
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), GRAD_CLIP)
@@ -246,10 +253,13 @@ def main():
     parser.add_argument("--warmup-steps", type=int, default=5)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--compile", action="store_true", help="torch.compile the model")
     args = parser.parse_args()
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world > 1 and args.variant != "functional":
         parser.error("only the functional trainer runs under torchrun (it counts every rank)")
+    if args.compile and args.variant == "hf":
+        parser.error("--compile is for the functional trainer and the hand loop")
 
     torch.set_num_threads(args.threads)
     tokenizer = get_tokenizer("bytes")
@@ -271,6 +281,7 @@ def main():
                 {
                     **result,
                     "variant": args.variant,
+                    "compiled": args.compile,
                     "world_size": world,
                     "threads": torch.get_num_threads(),
                     "tokens_per_s": result["steady_tokens"] / result["steady_s"],

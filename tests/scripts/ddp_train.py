@@ -6,7 +6,7 @@ of its weights and what the trainer returned.
 
 Usage: torchrun --standalone --nproc_per_node=2 ddp_train.py OUTPUT_DIR
        [--strategy ddp|fsdp] [--max-steps N] [--resume CHECKPOINT] [--name RUN]
-       [--checkpoint-every N]
+       [--checkpoint-every N] [--compile]
 """
 
 from __future__ import annotations
@@ -45,6 +45,7 @@ def main(
     resume: str | None,
     run: str,
     checkpoint_every: int,
+    compile: bool,
 ) -> None:
     rank = int(os.environ["RANK"])
     model = build_decoder_only(n_layer=1, n_head=2, n_embd=32, block_size=32, seed=rank)
@@ -61,6 +62,7 @@ def main(
         checkpoint_every=checkpoint_every,
         keep_checkpoints=5,
         strategy=strategy,
+        compile=compile,
         resume_from=resume,
     )
     logged: list[dict] = []
@@ -85,6 +87,7 @@ if __name__ == "__main__":
     parser.add_argument("--resume")
     parser.add_argument("--name", default="run")
     parser.add_argument("--checkpoint-every", type=int, default=0)
+    parser.add_argument("--compile", action="store_true")
     args = parser.parse_args()
     torch.manual_seed(0)
     main(
@@ -94,6 +97,7 @@ if __name__ == "__main__":
         resume=args.resume,
         run=args.name,
         checkpoint_every=args.checkpoint_every,
+        compile=args.compile,
     )
     if finalization_is_unsafe():  # as `codex-ml train` ends a torchrun worker
         exit_process(0)
