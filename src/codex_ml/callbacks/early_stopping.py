@@ -31,10 +31,13 @@ class EarlyStopping:
             raise ValueError(f"patience={patience!r} must be an integer >= 1.")
         if min_delta < 0:
             raise ValueError(f"min_delta={min_delta!r} must be a number >= 0.")
-        self.monitor, self.mode, self.patience, self.min_delta = monitor, mode, patience, min_delta
+        self.monitor: str = monitor
+        self.mode: str = mode
+        self.patience: int = patience
+        self.min_delta: float = min_delta
         self.best: float | None = None
         self.best_step: int | None = None
-        self.stale = 0  # evaluations in a row without an improvement
+        self.stale: int = 0  # evaluations in a row without an improvement
 
     def on_evaluate(self, run: Any, metrics: Mapping[str, Any]) -> None:
         value = metrics.get(self.monitor)

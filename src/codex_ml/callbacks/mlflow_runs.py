@@ -55,7 +55,9 @@ class MLflowCallback:
         from mlflow import MlflowClient  # missing: the "track" extra, named before training
 
         self._client_class = MlflowClient
-        self.tracking_uri, self.experiment, self.run_name = tracking_uri, experiment, run_name
+        self.tracking_uri: str | None = tracking_uri
+        self.experiment: str = experiment
+        self.run_name: str | None = run_name
         self._client: Any = None
         self.run_id: str | None = None
 

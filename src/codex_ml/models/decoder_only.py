@@ -117,6 +117,10 @@ class KVCache:
     new token independent of how many came before, apart from attention itself.
     """
 
+    keys: torch.Tensor
+    values: torch.Tensor
+    length: int
+
     def __init__(
         self,
         config: DecoderOnlyConfig,
@@ -146,6 +150,15 @@ class KVCache:
 
 
 class CausalSelfAttention(nn.Module):
+    """Multi-head causal self-attention through ``scaled_dot_product_attention``."""
+
+    n_head: int
+    dropout: float
+    qkv: nn.Linear
+    proj: nn.Linear
+    resid_dropout: nn.Dropout
+    rotary: Rotary | None
+
     def __init__(self, config: DecoderOnlyConfig) -> None:
         super().__init__()
         self.n_head = config.n_head
@@ -187,6 +200,12 @@ class CausalSelfAttention(nn.Module):
 
 
 class MLP(nn.Module):
+    """The position-wise feed-forward layer: expand 4x, GELU, project back."""
+
+    fc: nn.Linear
+    proj: nn.Linear
+    dropout: nn.Dropout
+
     def __init__(self, config: DecoderOnlyConfig) -> None:
         super().__init__()
         self.fc = nn.Linear(config.n_embd, 4 * config.n_embd, bias=config.bias)
@@ -199,6 +218,11 @@ class MLP(nn.Module):
 
 class Block(nn.Module):
     """Pre-norm: normalise, transform, add back to the residual stream."""
+
+    ln_1: nn.LayerNorm
+    attn: CausalSelfAttention
+    ln_2: nn.LayerNorm
+    mlp: MLP
 
     def __init__(self, config: DecoderOnlyConfig) -> None:
         super().__init__()
@@ -220,6 +244,14 @@ class Block(nn.Module):
 
 class DecoderOnlyLM(nn.Module):
     """A GPT-style language model: ``forward(input_ids, attention_mask, labels)``."""
+
+    config: DecoderOnlyConfig
+    wte: nn.Embedding
+    wpe: nn.Embedding | None
+    drop: nn.Dropout
+    blocks: nn.ModuleList
+    ln_f: nn.LayerNorm
+    lm_head: nn.Linear
 
     def __init__(self, config: DecoderOnlyConfig) -> None:
         super().__init__()

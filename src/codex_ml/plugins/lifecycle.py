@@ -36,11 +36,11 @@ class Event:
     __slots__ = ("arguments", "hook", "method", "name", "record")
 
     def __init__(self, name: str, arguments: tuple[str, ...], record: str | None) -> None:
-        self.name = name
-        self.hook = f"codex_ml_{name}"
-        self.method = f"on_{name}"
-        self.arguments = arguments
-        self.record = record
+        self.name: str = name
+        self.hook: str = f"codex_ml_{name}"
+        self.method: str = f"on_{name}"
+        self.arguments: tuple[str, ...] = arguments
+        self.record: str | None = record
 
     def __repr__(self) -> str:
         return f"Event({self.name!r})"
@@ -65,7 +65,7 @@ EVENTS: tuple[Event, ...] = (
     Event("train_end", ("run", "summary"), None),
 )
 
-_BY_RECORD = {event.record: event for event in EVENTS if event.record}
+_BY_RECORD: dict[str, Event] = {event.record: event for event in EVENTS if event.record}
 
 
 def event_of_record(record: Mapping[str, Any]) -> Event | None:

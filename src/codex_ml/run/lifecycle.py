@@ -27,7 +27,7 @@ from codex_ml.plugins.lifecycle import EVENTS, Event, RunInfo, event_of_record
 from codex_ml.run.runlog import describe_record
 from codex_ml.training.errors import StopTraining
 
-log = logging.getLogger("codex_ml.run")
+log: logging.Logger = logging.getLogger("codex_ml.run")
 
 _BY_NAME = {event.name: event for event in EVENTS}
 

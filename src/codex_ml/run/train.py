@@ -211,7 +211,8 @@ def train_job(
         int(config["training"].get("max_steps", 0)),
         enabled=main_process and progress_wanted(settings.get("progress", "auto")),
     )
-    callbacks = [progress, *([writer] if writer else []), lifecycle]
+    # The console (bar and eval lines) and the files are rank 0's; hooks see every rank.
+    callbacks = [*([progress, writer] if writer else []), lifecycle]
     if writer:
         write_invocation(
             run_dir, cfg, config_name=config_name, overrides=overrides, config_dirs=config_dirs

@@ -210,7 +210,7 @@ def train_step(
     *,
     accum_steps: int,
     grad_clip: float,
-    autocast: AbstractContextManager,
+    autocast: AbstractContextManager[Any],
     scaler: torch.amp.GradScaler | None = None,
 ) -> torch.Tensor:
     """One optimiser step over ``accum_steps`` micro-batches; returns its mean loss, on device.

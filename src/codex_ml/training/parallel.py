@@ -37,10 +37,12 @@ class RunModel:
     def __init__(
         self, model: nn.Module, world: World, device: torch.device, *, strategy: str, compile: bool
     ) -> None:
-        self.world = world
-        self.device = device
-        self.compile = compile
-        self.sharded = strategy == "fsdp" and world.distributed
+        self.world: World = world
+        self.device: torch.device = device
+        self.compile: bool = compile
+        self.sharded: bool = strategy == "fsdp" and world.distributed
+        self.model: nn.Module
+        self.trained: nn.Module
         if self.sharded:
             self.model = model  # stays where it is: only the shards go to the device
             self.trained = fsdp.shard(model, world, device)
