@@ -36,12 +36,13 @@ def normalize_key(name: str) -> str:
     The caller checks that ``name`` is a ``str``. Base-class methods are used so
     that a ``str`` subclass cannot change what its key is.
     """
-    key = str.strip(name)
+    key = str.lower(str.strip(name))
     if not str.isascii(key):
         import unicodedata
 
-        key = unicodedata.normalize("NFKC", key).strip()
-    key = str.lower(key)
+        # Lower-casing can leave a sequence NFKC would reorder or compose ("İ" becomes
+        # "i" + U+0307), so the form is taken after it: normalising a key again changes nothing.
+        key = unicodedata.normalize("NFKC", str.lower(unicodedata.normalize("NFKC", key))).strip()
     problem = key_problem(key)
     if problem:
         raise ValueError(problem)
