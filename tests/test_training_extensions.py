@@ -180,6 +180,7 @@ def test_metrics_csv_has_a_column_per_number_and_the_same_values(tracked) -> Non
     expected = jsonl_rows(run)
     assert len(rows) == len(expected)
     for row, want in zip(rows, expected, strict=True):
+        assert row["event"] == want["event"]  # the bare word, as a spreadsheet wants it
         assert int(row["step"]) == want["step"]
         assert {k: float(v) for k, v in row.items() if k in numbers(want)} == numbers(want)
         assert all(row[k] == "" for k in row if k not in ("event", "step", *numbers(want)))

@@ -73,7 +73,6 @@ class CSVCallback:
         writer = csv.DictWriter(buffer, fieldnames=self._columns, lineterminator="\n")
         if header:
             writer.writeheader()
-        writer.writerows(
-            {k: ("" if v is None else repr(v)) for k, v in row.items()} for row in rows
-        )
+        # str() of a float is its shortest exact form; of the event name, the bare word.
+        writer.writerows({k: ("" if v is None else str(v)) for k, v in row.items()} for row in rows)
         return buffer.getvalue()
