@@ -11,15 +11,9 @@ from collections.abc import Iterator
 from os import PathLike
 from pathlib import Path
 
-from codex_ml.data.fields import check_text_field
-from codex_ml.data.reader import (
-    DEFAULT_MAX_RECORD_BYTES,
-    RecordTooLargeError,
-    check_max_record_bytes,
-    read_lines,
-)
-from codex_ml.data.records import Records, stream_records
-from codex_ml.data.sources import resolve_files
+from codex_ml.data.fields import field_records
+from codex_ml.data.reader import DEFAULT_MAX_RECORD_BYTES, RecordTooLargeError, read_lines
+from codex_ml.data.records import Records
 
 SUFFIXES = (".csv", ".csv.gz", ".tsv", ".tsv.gz")
 
@@ -35,21 +29,21 @@ def load_csv(
     max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES,
 ) -> Records:
     """The ``text_field`` column of CSV files (a file, shards or a glob) with a header row."""
-    check_text_field(text_field)
-    check_max_record_bytes(max_record_bytes)
     if not isinstance(delimiter, str) or len(delimiter) != 1:
         raise ValueError(f"delimiter must be one character, got {delimiter!r}.")
-    files = resolve_files(path, loader="csv", suffixes=SUFFIXES)
-    # The csv module's own cap (128 KiB by default) would cut long texts; ours is the bound.
-    csv.field_size_limit(max(csv.field_size_limit(), max_record_bytes))
-    return stream_records(
-        files,
+    records = field_records(
+        path,
         lambda file: _file_texts(file, text_field, delimiter, encoding, max_record_bytes),
         loader="csv",
+        suffixes=SUFFIXES,
+        text_field=text_field,
         skip_blank=skip_blank,
         max_records=max_records,
-        empty=lambda: f" (no non-blank {text_field!r})",
+        max_record_bytes=max_record_bytes,
     )
+    # The csv module's own cap (128 KiB by default) would cut long texts; ours is the bound.
+    csv.field_size_limit(max(csv.field_size_limit(), max_record_bytes))
+    return records
 
 
 def _file_texts(

@@ -7,8 +7,14 @@ type. Both errors say where the record is (``where``: file and line or row).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from os import PathLike
+from pathlib import Path
 from typing import Any
+
+from codex_ml.data.reader import check_max_record_bytes
+from codex_ml.data.records import Records, stream_records
+from codex_ml.data.sources import resolve_files
 
 
 class MissingFieldError(KeyError, ValueError):
@@ -51,3 +57,28 @@ def field_text(record: Any, text_field: str, *, where: str) -> str:
             "text_field= at a field that holds a string."
         )
     return value
+
+
+def field_records(
+    path: str | PathLike[str],
+    texts_of: Callable[[Path], Iterator[str]],
+    *,
+    loader: str,
+    suffixes: Sequence[str],
+    text_field: str,
+    skip_blank: bool,
+    max_records: int | None,
+    max_record_bytes: int,
+) -> Records:
+    """What the structured loaders share: checked settings, the files, the field's texts."""
+    check_text_field(text_field)
+    check_max_record_bytes(max_record_bytes)
+    files = resolve_files(path, loader=loader, suffixes=tuple(suffixes))
+    return stream_records(
+        files,
+        texts_of,
+        loader=loader,
+        skip_blank=skip_blank,
+        max_records=max_records,
+        empty=lambda: f" (no non-blank {text_field!r})",
+    )

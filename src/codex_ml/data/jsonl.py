@@ -12,10 +12,9 @@ from collections.abc import Iterator
 from os import PathLike
 from pathlib import Path
 
-from codex_ml.data.fields import check_text_field, field_text
-from codex_ml.data.reader import DEFAULT_MAX_RECORD_BYTES, check_max_record_bytes, read_lines
-from codex_ml.data.records import Records, stream_records
-from codex_ml.data.sources import resolve_files
+from codex_ml.data.fields import field_records, field_text
+from codex_ml.data.reader import DEFAULT_MAX_RECORD_BYTES, read_lines
+from codex_ml.data.records import Records
 
 SUFFIXES = (".jsonl", ".jsonl.gz", ".json", ".json.gz", ".ndjson", ".ndjson.gz")
 
@@ -41,16 +40,15 @@ def load_jsonl(
     max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES,
 ) -> Records:
     """``text_field`` of each JSON object in JSON Lines files (a file, shards or a glob)."""
-    check_text_field(text_field)
-    check_max_record_bytes(max_record_bytes)
-    files = resolve_files(path, loader="jsonl", suffixes=SUFFIXES)
-    return stream_records(
-        files,
+    return field_records(
+        path,
         lambda file: _file_texts(file, text_field, max_record_bytes),
         loader="jsonl",
+        suffixes=SUFFIXES,
+        text_field=text_field,
         skip_blank=skip_blank,
         max_records=max_records,
-        empty=lambda: f" (no non-blank {text_field!r})",
+        max_record_bytes=max_record_bytes,
     )
 
 

@@ -12,14 +12,9 @@ from os import PathLike
 from pathlib import Path
 
 from codex_ml.data.extras import require
-from codex_ml.data.fields import check_text_field, field_text
-from codex_ml.data.reader import (
-    DEFAULT_MAX_RECORD_BYTES,
-    RecordTooLargeError,
-    check_max_record_bytes,
-)
-from codex_ml.data.records import Records, stream_records
-from codex_ml.data.sources import resolve_files
+from codex_ml.data.fields import field_records, field_text
+from codex_ml.data.reader import DEFAULT_MAX_RECORD_BYTES, RecordTooLargeError
+from codex_ml.data.records import Records
 
 SUFFIXES = (".parquet", ".pq")
 _BATCH_ROWS = 4096
@@ -34,17 +29,16 @@ def load_parquet(
     max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES,
 ) -> Records:
     """``text_field`` of every row of Parquet files (a file, shards or a glob)."""
-    check_text_field(text_field)
-    check_max_record_bytes(max_record_bytes)
     require("pyarrow.parquet", loader="parquet")  # a missing extra fails now, not mid-run
-    files = resolve_files(path, loader="parquet", suffixes=SUFFIXES)
-    return stream_records(
-        files,
+    return field_records(
+        path,
         lambda file: _file_texts(file, text_field, max_record_bytes),
         loader="parquet",
+        suffixes=SUFFIXES,
+        text_field=text_field,
         skip_blank=skip_blank,
         max_records=max_records,
-        empty=lambda: f" (no non-blank {text_field!r})",
+        max_record_bytes=max_record_bytes,
     )
 
 
