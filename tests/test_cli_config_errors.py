@@ -67,6 +67,12 @@ def test_a_typo_is_reported_before_torch_is_imported(tmp_path: Path) -> None:
     assert "Did you mean 'n_layer'" in result.stderr
 
 
+def test_a_sweep_under_torchrun_is_refused(tmp_path: Path) -> None:
+    env = {"WORLD_SIZE": "2", "RANK": "0"}  # as torchrun sets them for rank 0
+    result = Command(["train", "-m", "training.lr=1e-3,3e-3"], tmp_path, env).run()
+    assert_user_error(result, "train", "-m (multirun)", "torchrun")
+
+
 def test_help_is_codex_mls_own(tmp_path: Path) -> None:
     result = Command(["train", "--help"], tmp_path).run()
     assert result.returncode == 0, describe(result)

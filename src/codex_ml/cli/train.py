@@ -197,8 +197,12 @@ def run(argv: Sequence[str]) -> int:
                     from codex_ml.run.restore import check_resume_shape
 
                     check_resume_shape(resumed_from, config)
-        if invocation.multirun and not _is_main_process():
-            raise ConfigError("-m (multirun) cannot be combined with torchrun.", where="-m")
+        if invocation.multirun and _world_size() > 1:
+            raise ConfigError(
+                "-m (multirun) cannot be combined with torchrun: every rank would run the "
+                "sweep. Start one torchrun per value instead.",
+                where="-m",
+            )
     except Exception as exc:
         return report("train", exc)
     if invocation.show:
