@@ -26,6 +26,7 @@ MISTAKES = {
         ["model.n_embd: expected int, got 'wide'"],
     ),
     "sweep without -m": (["training.lr=1e-3,3e-3"], ["-m"]),
+    "a _target_ added": (["+model._target_=os.system"], ["model._target_", "never import code"]),
     "preset typo": (["model=offline/minilmm"], ["Did you mean model=offline/minilm?"]),
     "run preset typo": (["-cn", "offline/catalog"], ["Did you mean offline/catalogue?"]),
     "unknown option": (["--frobnicate"], ["--frobnicate", "--help"]),

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from codex_ml.config import ComponentSpec, ConfigError, check_spec
+from codex_ml.config import ComponentSpec, ConfigError, check_spec, reject_instantiation_keys
 from codex_ml.run.assemble import GROUP_KINDS, INTERNAL_PARAMETERS, LIST_GROUPS
 from codex_ml.run.compose import check_hydra_overrides, compose_config
 
@@ -122,6 +122,7 @@ def _check_group_path(key: str, value: str, cfg: Any) -> None:
 def _check_param(
     cfg: Any, group: str, param: str, overrides: Sequence[tuple[str, str]], *, added: bool
 ) -> None:
+    reject_instantiation_keys({param: None}, group)  # `_target_` is refused as such, not a typo
     node = cfg.get(group)
     # keys(), not `in node`: OmegaConf reports a ??? (mandatory) value as absent
     if node is None or param in node.keys() or param == "name":  # noqa: SIM118
