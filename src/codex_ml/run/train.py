@@ -183,34 +183,26 @@ def train_job(
     if resume is not None and not _inside(Path(resume), run_dir):
         check_not_in_use(Path(resume))
     settings = p.run
-    main_process = int(os.environ.get("RANK", "0")) == 0
+    rank, world_size = int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
+    main_process = rank == 0
+    show_progress = main_process and progress_wanted(settings.get("progress", "auto"))
 
     # Data first: a wrong or empty data file is found before a large model is loaded.
     tokenizer = build(p, "tokenizer")
-    data = run_data(
-        p, tokenizer, progress=main_process and progress_wanted(settings.get("progress", "auto"))
-    )
+    data = run_data(p, tokenizer, progress=show_progress)
     eval_records = data.eval_texts
     model = build_model(p, tokenizer)
     trainer = build(p, "training", **trainer_extras(p, run_dir, resume))
     metrics = build_metrics(p)
     reward_model = build(p, "reward_model")
     lifecycle = Lifecycle.for_run(
-        RunInfo(
-            run_dir,
-            redact(config, secrets),
-            rank=int(os.environ.get("RANK", "0")),
-            world_size=int(os.environ.get("WORLD_SIZE", "1")),
-        ),
+        RunInfo(run_dir, redact(config, secrets), rank=rank, world_size=world_size),
         build_callbacks(p),
     )
 
     earlier, to_write = _earlier_history(resume, run_dir) if main_process else ([], False)
     writer = RunWriter(run_dir) if main_process else None
-    progress = ProgressBar(
-        int(config["training"].get("max_steps", 0)),
-        enabled=main_process and progress_wanted(settings.get("progress", "auto")),
-    )
+    progress = ProgressBar(int(config["training"].get("max_steps", 0)), enabled=show_progress)
     # The console (bar and eval lines) and the files are rank 0's; hooks see every rank.
     callbacks = [*([progress, writer] if writer else []), lifecycle]
     if writer:
