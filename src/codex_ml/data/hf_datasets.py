@@ -23,7 +23,7 @@ from codex_ml.data.reader import (
     RecordTooLargeError,
     check_max_record_bytes,
 )
-from codex_ml.data.records import Records, check_max_records, no_records_error
+from codex_ml.data.records import Records, check_max_records, limited
 from codex_ml.data.sources import resolve_files
 
 #: file name ending -> the packaged ``datasets`` builder that reads it.
@@ -72,23 +72,22 @@ def load_hf_dataset(
         def rows() -> Iterator[dict[str, Any]]:
             return _file_rows(files, builder, split)
 
-    def read() -> Iterator[str]:
-        count = 0
+    def texts() -> Iterator[str]:
         for index, row in enumerate(rows()):
             where = f"{path} ({split} split), row {index + 1:,}"
             text = field_text(row, text_field, where=where)
             if len(text) > max_record_bytes:
                 raise RecordTooLargeError(Path(path), 0, max_record_bytes, f"row {index + 1:,}")
-            if skip_blank and not text.strip():
-                continue
             yield text
-            count += 1
-            if max_records is not None and count >= max_records:
-                return
-        if not count:
-            raise no_records_error(files, "hf-datasets", f" (no non-blank {text_field!r})")
 
-    return Records(read, files=files, loader="hf-datasets")
+    return limited(
+        texts,
+        files=files,
+        loader="hf-datasets",
+        skip_blank=skip_blank,
+        max_records=max_records,
+        empty=lambda: f" (no non-blank {text_field!r})",
+    )
 
 
 def _builder_of(files: list[Path]) -> str:

@@ -61,24 +61,43 @@ def stream_records(
     max_records: int | None = None,
     empty: Callable[[], str] = lambda: "",
 ) -> Records:
-    """:class:`Records` that read ``texts_of(file)`` for each file in order.
+    """:class:`Records` of ``texts_of(file)`` for each file in order (see :func:`limited`)."""
+    return limited(
+        lambda: (text for file in files for text in texts_of(file)),
+        files=files,
+        loader=loader,
+        skip_blank=skip_blank,
+        max_records=max_records,
+        empty=empty,
+    )
 
-    The part every file loader shares: blank texts skipped (``skip_blank``),
-    a stop after ``max_records``, and :func:`no_records_error` (with
-    ``empty()`` saying why) when nothing at all was read.
+
+def limited(
+    texts: Callable[[], Iterable[str]],
+    *,
+    files: Sequence[Path],
+    loader: str,
+    skip_blank: bool = True,
+    max_records: int | None = None,
+    empty: Callable[[], str] = lambda: "",
+) -> Records:
+    """:class:`Records` of ``texts()``, with what every loader shares applied.
+
+    Blank texts skipped (``skip_blank``), a stop after ``max_records``, and
+    :func:`no_records_error` (with ``empty()`` saying why) when nothing at all
+    was read.
     """
     check_max_records(max_records)
 
     def read() -> Iterator[str]:
         count = 0
-        for file in files:
-            for text in texts_of(file):
-                if skip_blank and not text.strip():
-                    continue
-                yield text
-                count += 1
-                if max_records is not None and count >= max_records:
-                    return
+        for text in texts():
+            if skip_blank and not text.strip():
+                continue
+            yield text
+            count += 1
+            if max_records is not None and count >= max_records:
+                return
         if not count:
             raise no_records_error(files, loader, empty())
 
