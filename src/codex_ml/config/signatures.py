@@ -14,7 +14,8 @@ from __future__ import annotations
 import ast
 import inspect
 
-#: The default of a parameter read from source: present, but never evaluated.
+#: The default of a parameter read from source that is not a plain literal: present, but
+#: never evaluated (a literal default, ``3`` or ``"x"`` or ``(0.9, 0.95)``, is kept as its value).
 HAS_DEFAULT = object()
 
 
@@ -56,7 +57,9 @@ def _class_signature(node: ast.ClassDef) -> inspect.Signature | None:
         inspect.Parameter(
             statement.target.id,
             how,
-            default=HAS_DEFAULT if statement.value is not None else inspect.Parameter.empty,
+            default=inspect.Parameter.empty
+            if statement.value is None
+            else _literal(statement.value),
             annotation=ast.unparse(statement.annotation),
         )
         for statement in node.body
@@ -81,26 +84,36 @@ def _signature(args: ast.arguments, *, skip_first: bool) -> inspect.Signature:
     positional += [(a, kind.POSITIONAL_OR_KEYWORD) for a in args.args]
     defaults = [None] * (len(positional) - len(args.defaults)) + list(args.defaults)
     params = [
-        _parameter(arg, how, default is not None)
+        _parameter(arg, how, default)
         for (arg, how), default in zip(positional, defaults, strict=True)
     ]
     if skip_first and params:
         params = params[1:]
     if args.vararg:
-        params.append(_parameter(args.vararg, kind.VAR_POSITIONAL, False))
+        params.append(_parameter(args.vararg, kind.VAR_POSITIONAL, None))
     params += [
-        _parameter(arg, kind.KEYWORD_ONLY, default is not None)
+        _parameter(arg, kind.KEYWORD_ONLY, default)
         for arg, default in zip(args.kwonlyargs, args.kw_defaults, strict=True)
     ]
     if args.kwarg:
-        params.append(_parameter(args.kwarg, kind.VAR_KEYWORD, False))
+        params.append(_parameter(args.kwarg, kind.VAR_KEYWORD, None))
     return inspect.Signature(params)
 
 
-def _parameter(arg: ast.arg, kind: inspect._ParameterKind, has_default: bool) -> inspect.Parameter:
+def _parameter(
+    arg: ast.arg, kind: inspect._ParameterKind, default: ast.expr | None
+) -> inspect.Parameter:
     return inspect.Parameter(
         arg.arg,
         kind,
-        default=HAS_DEFAULT if has_default else inspect.Parameter.empty,
+        default=inspect.Parameter.empty if default is None else _literal(default),
         annotation=ast.unparse(arg.annotation) if arg.annotation else inspect.Parameter.empty,
     )
+
+
+def _literal(node: ast.expr) -> object:
+    """A default's value when it is a plain literal, else :data:`HAS_DEFAULT`."""
+    try:
+        return ast.literal_eval(node)
+    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+        return HAS_DEFAULT
