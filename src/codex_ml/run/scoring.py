@@ -34,31 +34,21 @@ def token_predictions(
 ) -> tuple[Any, Any, Any]:
     """Per-token NLLs, predicted ids and target ids over packed eval blocks."""
     import torch
-    import torch.nn.functional as F
 
     from codex_ml.models.sampling import context_length
     from codex_ml.training.data import build_blocks
+    from codex_ml.training.eval_batches import block_batches, eval_batches
 
     limit = context_length(model)
     block_size = min(block_size, limit) if limit else block_size
     blocks = build_blocks(tokenizer, texts, block_size, name="eval data")
     device = next(model.parameters()).device
+    batches = block_batches(blocks, batch_size=batch_size, max_batches=max_batches)
     nlls, predictions, targets = [], [], []
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.no_grad():
-            for start in range(0, min(len(blocks), batch_size * max_batches), batch_size):
-                x = blocks.inputs[start : start + batch_size].to(device)
-                y = blocks.targets[start : start + batch_size].to(device)
-                logits = model(input_ids=x).logits.float()
-                nlls.append(
-                    F.cross_entropy(logits.flatten(0, 1), y.flatten(), reduction="none").cpu()
-                )
-                predictions.append(logits.argmax(-1).flatten().cpu())
-                targets.append(y.flatten().cpu())
-    finally:
-        model.train(was_training)
+    for batch in eval_batches(model, batches, device=device):
+        nlls.append(batch.token_nlls().cpu())
+        predictions.append(batch.logits.float().argmax(-1).flatten().cpu())
+        targets.append(batch.targets.flatten().cpu())
     return torch.cat(nlls), torch.cat(predictions), torch.cat(targets)
 
 
@@ -111,12 +101,7 @@ def score(
     settings: Mapping[str, Any],
 ) -> dict[str, Any]:
     """Every configured metric, the reward of each generation, and the samples themselves."""
-    sampling = dict(
-        max_new_tokens=int(settings.get("max_new_tokens", 64)),
-        temperature=float(settings.get("temperature", 0.8)),
-        top_k=settings.get("top_k"),
-        seed=int(settings.get("seed", 0)),
-    )
+    sampling = _sampling(settings)
     pairs = [split_reference(record) for record in eval_records]
     texts = [
         prompt if reference is None else f"{prompt} {reference}" for prompt, reference in pairs
@@ -125,34 +110,76 @@ def score(
     needs = {metric_input for _, metric_input in metrics.values()}
 
     inputs: dict[str, Any] = {}
-    skipped = {}
+    skipped: dict[str, str] = {}
     if needs & {"token-nll", "token-ids"} and texts:
-        try:
-            nll, predicted, target = token_predictions(
-                model,
-                tokenizer,
-                texts,
-                block_size=int(settings.get("block_size", 128)),
-                batch_size=int(settings.get("batch_size", 8)),
-                max_batches=int(settings.get("eval_max_batches", 20)),
-            )
-        except ValueError as exc:  # eval text shorter than one block
-            skipped["token-nll"] = skipped["token-ids"] = str(exc)
-        else:
-            inputs["token-nll"] = (nll.tolist(), None)
-            inputs["token-ids"] = (predicted.tolist(), target.tolist())
+        inputs, skipped = _token_inputs(model, tokenizer, texts, settings)
     prompts = list(settings.get("sample_prompts") or [])
     generations = complete(model, tokenizer, prompts, **sampling) if prompts else []
     inputs["generations"] = (generations, None) if generations else None
     answers: list[dict[str, str]] = []
     if with_refs and "references" in needs:
-        completions = complete(model, tokenizer, [p for p, _ in with_refs], **sampling)
-        answers = [
-            {"prompt": p, "reference": r, "answer": c.strip()}
-            for (p, r), c in zip(with_refs, completions, strict=True)
-        ]
+        answers = _reference_answers(model, tokenizer, with_refs, sampling)
         inputs["references"] = ([a["answer"] for a in answers], [a["reference"] for a in answers])
 
+    results = _metric_results(metrics, inputs, skipped)
+    samples, reward = _rewarded_samples(reward_model, prompts, generations)
+    report: dict[str, Any] = {"metrics": results, "samples": samples}
+    if answers:  # what the reference metrics scored, so a reader can check them
+        report["answers"] = answers
+    if reward:
+        report["reward"] = reward
+    return report
+
+
+def _sampling(settings: Mapping[str, Any]) -> dict[str, Any]:
+    """:func:`complete`'s sampling arguments from the run settings."""
+    return dict(
+        max_new_tokens=int(settings.get("max_new_tokens", 64)),
+        temperature=float(settings.get("temperature", 0.8)),
+        top_k=settings.get("top_k"),
+        seed=int(settings.get("seed", 0)),
+    )
+
+
+def _token_inputs(
+    model: Any, tokenizer: Any, texts: Sequence[str], settings: Mapping[str, Any]
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """The ``token-nll`` and ``token-ids`` inputs, or why both are skipped."""
+    try:
+        nll, predicted, target = token_predictions(
+            model,
+            tokenizer,
+            texts,
+            block_size=int(settings.get("block_size", 128)),
+            batch_size=int(settings.get("batch_size", 8)),
+            max_batches=int(settings.get("eval_max_batches", 20)),
+        )
+    except ValueError as exc:  # eval text shorter than one block
+        return {}, {"token-nll": str(exc), "token-ids": str(exc)}
+    inputs = {"token-nll": (nll.tolist(), None), "token-ids": (predicted.tolist(), target.tolist())}
+    return inputs, {}
+
+
+def _reference_answers(
+    model: Any,
+    tokenizer: Any,
+    with_refs: Sequence[tuple[str, str]],
+    sampling: Mapping[str, Any],
+) -> list[dict[str, str]]:
+    """The model's answer to each prompt that has a reference, beside that reference."""
+    completions = complete(model, tokenizer, [p for p, _ in with_refs], **sampling)
+    return [
+        {"prompt": p, "reference": r, "answer": c.strip()}
+        for (p, r), c in zip(with_refs, completions, strict=True)
+    ]
+
+
+def _metric_results(
+    metrics: Mapping[str, tuple[Any, str]],
+    inputs: Mapping[str, Any],
+    skipped: Mapping[str, str],
+) -> dict[str, Any]:
+    """Each metric's value on its input, or ``{"skipped": why}`` where the input is missing."""
     results: dict[str, Any] = {}
     for alias, (metric, metric_input) in metrics.items():
         given = inputs.get(metric_input)
@@ -160,26 +187,31 @@ def score(
             results[alias] = {"skipped": skipped.get(metric_input) or _why_skipped(metric_input)}
         else:
             results[alias] = float(metric(*given))
+    return results
+
+
+def _rewarded_samples(
+    reward_model: Any, prompts: Sequence[str], generations: Sequence[str]
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """Each sample with its reward (and rule terms), and the rewards' summary (empty if none)."""
     rewards = reward_model.batch_evaluate(list(zip(prompts, generations, strict=True)))
     terms = reward_terms(reward_model, prompts, generations)
     samples = [
         {"prompt": p, "completion": c, "reward": float(r), **({"reward_terms": t} if t else {})}
         for p, c, r, t in zip(prompts, generations, rewards, terms, strict=True)
     ]
-    report: dict[str, Any] = {"metrics": results, "samples": samples}
-    if answers:  # what the reference metrics scored, so a reader can check them
-        report["answers"] = answers
-    if rewards:
-        report["reward"] = {
-            "mean": sum(rewards) / len(rewards),
-            "min": min(rewards),
-            "max": max(rewards),
-            "terms": {
-                rule: sum(t.get(rule, 0.0) for t in terms) / len(terms)
-                for rule in dict.fromkeys(rule for t in terms for rule in t)
-            },
-        }
-    return report
+    if not rewards:
+        return samples, {}
+    summary = {
+        "mean": sum(rewards) / len(rewards),
+        "min": min(rewards),
+        "max": max(rewards),
+        "terms": {
+            rule: sum(t.get(rule, 0.0) for t in terms) / len(terms)
+            for rule in dict.fromkeys(rule for t in terms for rule in t)
+        },
+    }
+    return samples, summary
 
 
 def reward_terms(
