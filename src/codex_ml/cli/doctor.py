@@ -11,7 +11,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from codex_ml.cli.plugins import SLOW_IMPORT_SECONDS, _problems, _shown
+from codex_ml.cli.listing import distinct_problems, shown
+
+#: An import slower than this is named (a warning, not a failure).
+SLOW_IMPORT_SECONDS = 1.0
 
 
 def report() -> dict[str, Any]:
@@ -19,7 +22,7 @@ def report() -> dict[str, Any]:
     from codex_ml.plugins.discovery import shadowed_distributions
     from codex_ml.registry import plugin_source, registries
 
-    problems = _problems(list(registries.values()))
+    problems = distinct_problems(list(registries.values()))
     host = plugin_source.host()
     slow_plugins = [
         {"plugin": info.describe(), "seconds": host.import_seconds.get(info.name, 0.0)}
@@ -88,34 +91,34 @@ def _check(registry: Any) -> list[dict[str, Any]]:
 def write_text(data: dict[str, Any]) -> None:
     """The report for a person: one line per check, faults first."""
     for message in data["problems"]:
-        print(f"FAIL  {_shown(message)}")
+        print(f"FAIL  {shown(message)}")
     for slow in data["slow_plugins"]:
-        print(f"slow  {_shown(slow['plugin'])} took {slow['seconds']:.1f} s to import")
+        print(f"slow  {shown(slow['plugin'])} took {slow['seconds']:.1f} s to import")
     for item in data["shadowed"]:
         print(
-            f"note  {_shown(item['distribution'])} is installed twice: {_shown(item['used'])} "
-            f"is used, {_shown(item['ignored'])} is ignored"
+            f"note  {shown(item['distribution'])} is installed twice: {shown(item['used'])} "
+            f"is used, {shown(item['ignored'])} is ignored"
         )
     for record in data["entries"]:
         kind, key, status = record["kind"], record["key"], record["status"]
         if status == "ambiguous":
             print(f"FAIL  {kind} {key!r} is ambiguous:")
             for provider in record["providers"]:
-                print(f"        - {_shown(provider)}")
+                print(f"        - {shown(provider)}")
         elif status == "failed":
-            print(f"FAIL  {_shown(record['error'])}")
+            print(f"FAIL  {shown(record['error'])}")
             if "cause" in record:
-                print(f"        caused by {_shown(record['cause'])}")
+                print(f"        caused by {shown(record['cause'])}")
         elif status == "needs-extra":
             print(
-                f"need  {kind} {_shown(key)} needs the {record['extra']} extra: "
+                f"need  {kind} {shown(key)} needs the {record['extra']} extra: "
                 f"{record['install']} ({record['module']} is not installed)"
             )
         else:
-            print(f"ok    {kind} {_shown(key)}")
+            print(f"ok    {kind} {shown(key)}")
             seconds = record["load_seconds"]
             if seconds >= SLOW_IMPORT_SECONDS and record["source"] != "builtin":
-                where = _shown(
+                where = shown(
                     f"{record['plugin']!r} ({record['distribution']} {record['version']})"
                 )
                 print(f"slow  {kind} {key!r} from {where} took {seconds:.1f} s to import")

@@ -15,10 +15,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from codex_ml.cli.helptext import plain
+from codex_ml.cli.listing import distinct_problems, shown
 from codex_ml.plugins.kinds import KINDS, kind_named
-
-#: An import slower than this is named by ``doctor`` (a warning, not a failure).
-SLOW_IMPORT_SECONDS = 1.0
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -54,26 +52,6 @@ def run(argv: Sequence[str]) -> int:
     return doctor.run(as_json=args.json)
 
 
-def _shown(text: object) -> str:
-    """``text`` with every character that does not print written as its escape (``\\n``)."""
-    text = str(text)
-    if text.isprintable():
-        return text
-    return "".join(
-        char if char.isprintable() else char.encode("unicode_escape").decode("ascii")
-        for char in text
-    )
-
-
-def _problems(registries: Sequence[Any]) -> list[str]:
-    """Each distinct discovery fault once, across the registries given."""
-    seen: dict[str, None] = {}
-    for registry in registries:
-        for problem in registry.problems():
-            seen.setdefault(problem.message, None)
-    return list(seen)
-
-
 def _table(rows: list[list[str]]) -> str:
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     return "\n".join(
@@ -101,7 +79,7 @@ def _list(kinds: Sequence[Any], *, as_json: bool) -> int:
     selected = [registries[kind.name] for kind in kinds]
     if as_json:
         data: dict[str, Any] = {r.kind: [as_dict(e) for e in r.entries()] for r in selected}
-        data["problems"] = _problems(selected)
+        data["problems"] = distinct_problems(selected)
         print(json.dumps(data, indent=2))
         return 0
     for registry in selected:
@@ -115,12 +93,12 @@ def _list(kinds: Sequence[Any], *, as_json: bool) -> int:
             if extra:
                 source += f" (needs the {extra} extra)"
             row = [entry.key, source, provider, entry.version or "", entry.target or ""]
-            rows.append([_shown(cell) for cell in row])
+            rows.append([shown(cell) for cell in row])
         print(f"{registry.kind}s ({len(rows) - 1})")
         print(_table(rows) if len(rows) > 1 else "  (none)")
         print()
-    for message in _problems(selected):
-        print(f"warning: {_shown(message)}", file=sys.stderr)
+    for message in distinct_problems(selected):
+        print(f"warning: {shown(message)}", file=sys.stderr)
     return 0
 
 
@@ -133,7 +111,7 @@ def _show(kind: str, key: str, *, as_json: bool) -> int:
     try:
         entry = registry.describe(key)
     except (RegistryError, TypeError, ValueError) as exc:
-        print(f"codex-ml plugins show: {_shown(exc)}", file=sys.stderr)
+        print(f"codex-ml plugins show: {shown(exc)}", file=sys.stderr)
         return 2  # a key the user can correct, like every other usage error
     data = entry.as_dict(location=True)
     try:
@@ -155,10 +133,10 @@ def _show(kind: str, key: str, *, as_json: bool) -> int:
     else:
         for name, value in data.items():
             if isinstance(value, list):
-                value = "\n  " + "\n  ".join(map(_shown, value))
+                value = "\n  " + "\n  ".join(map(shown, value))
             elif name == "doc" and value:  # a docstring's own lines are kept, and indented
-                value = "\n  " + "\n  ".join(map(_shown, str(value).splitlines()))
+                value = "\n  " + "\n  ".join(map(shown, str(value).splitlines()))
             elif value is not None:
-                value = _shown(value)
+                value = shown(value)
             print(f"{name}: {'' if value is None else value}")
     return 1 if "error" in data else 0

@@ -20,7 +20,8 @@ from __future__ import annotations
 from contextlib import ExitStack, contextmanager
 
 from codex_ml.plugins.kinds import KINDS, kind_named
-from codex_ml.registry.base import EntryInfo, Registry
+from codex_ml.registry.base import Registry
+from codex_ml.registry.entries import EntryInfo
 from codex_ml.registry.errors import (
     RegistryConflictError,
     RegistryError,
@@ -29,7 +30,7 @@ from codex_ml.registry.errors import (
     RegistryNotFoundError,
     RegistryUnavailableError,
 )
-from codex_ml.registry.sources import PluginSource
+from codex_ml.registry.sources import EntryPointSource, PluginSource
 
 TYPE_CHECKING = False  # typing is not imported on the listing path (~2 ms per process)
 if TYPE_CHECKING:
@@ -108,10 +109,13 @@ def _builtin_tables() -> Mapping[str, Mapping[str, Mapping[str, str]]]:
 #: The hook plugins, shared by every registry below.
 plugin_source: PluginSource = PluginSource(_builtin_plugins, _builtin_tables)
 
-#: kind name -> Registry, one per row of the table of kinds.
+#: kind name -> Registry, one per row of the table of kinds: the hook plugins, then the
+#: kind's own entry-point group.
 registries: dict[str, Registry] = {
     kind.name: Registry(
-        kind.name, entry_point_group=kind.entry_point_group, sources=[plugin_source]
+        kind.name,
+        entry_point_group=kind.entry_point_group,
+        sources=[plugin_source, EntryPointSource(kind.entry_point_group)],
     )
     for kind in KINDS
 }

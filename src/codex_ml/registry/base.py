@@ -18,27 +18,35 @@ Promises kept here, once, for every source alike:
   ``reload()``) and never disturbs the others; "broken" includes any
   ``BaseException`` its import raises that no signal raised (``SystemExit``).
 
-This module imports nothing of pluggy; the facade in ``__init__`` joins them.
-A source is any object with ``provide`` and ``refresh``
-(:class:`codex_ml.registry.protocols.Source`).
+This module imports nothing of pluggy and no source; the facade in ``__init__``
+joins them. A source is any object with ``provide`` and ``refresh``
+(:class:`codex_ml.registry.protocols.Source`) that gives
+:class:`~codex_ml.registry.providers.Provider` objects;
+:class:`~codex_ml.registry.entries.EntryInfo` is what ``describe`` returns.
 """
 
 from __future__ import annotations
 
 import gc
 import threading
-import time
 import weakref
 from contextlib import contextmanager
 
+from codex_ml.registry.entries import EntryInfo
 from codex_ml.registry.errors import (
     RegistryConflictError,
-    RegistryLoadError,
-    RegistryMissingExtraError,
     RegistryNotFoundError,
     RegistryUnavailableError,
 )
 from codex_ml.registry.keys import normalize_key
+from codex_ml.registry.providers import (
+    SOURCE_BUILTIN,
+    SOURCE_ENTRY_POINT,
+    SOURCE_IN_PROCESS,
+    SOURCE_PLUGIN,
+    Provider,
+    SourceProblem,
+)
 
 TYPE_CHECKING = False  # typing is not imported on the listing path (~2 ms per process)
 if TYPE_CHECKING:
@@ -49,6 +57,7 @@ if TYPE_CHECKING:
 
     F = TypeVar("F", bound=Callable[..., Any])
 
+# EntryInfo and the provider types have modules of their own; they stay importable from here.
 __all__ = [
     "SOURCE_BUILTIN",
     "SOURCE_ENTRY_POINT",
@@ -60,307 +69,8 @@ __all__ = [
     "SourceProblem",
 ]
 
-SOURCE_BUILTIN = "builtin"
-SOURCE_PLUGIN = "plugin"
-SOURCE_ENTRY_POINT = "entry-point"
-SOURCE_IN_PROCESS = "in-process"
-
-_MISSING: Any = object()
 #: Raw names remembered by the lookup fast path; enough for any real program.
 _HOT_CACHE_LIMIT = 1024
-
-
-class SourceProblem:
-    """A fault a source found that belongs to no single key (a plugin that failed, say)."""
-
-    __slots__ = ("error", "message")
-
-    message: str
-    error: BaseException
-
-    def __init__(self, message: str, error: BaseException) -> None:
-        self.message = message
-        self.error = error
-
-    def __repr__(self) -> str:
-        return f"SourceProblem({self.message!r})"
-
-
-class Provider:
-    """One candidate for a key: a factory, or how to import it, and its provenance.
-
-    A lazy provider has a ``loader``, or only a ``target`` (``"module:attr"``),
-    which is then imported on first use. Discovery builds one per installed
-    entry point, so building one does as little as it can.
-    """
-
-    __slots__ = (
-        "_error",
-        "_factory",
-        "_loader",
-        "distribution",
-        "key",
-        "kind",
-        "load_seconds",
-        "plugin",
-        "raw_key",
-        "source",
-        "target",
-        "version",
-    )
-
-    raw_key: Any  # as the source gave it; ``key`` is its normalised form
-    key: str
-    kind: str
-    source: str
-    target: str | None
-    plugin: str | None
-    distribution: str | None
-    version: str | None
-    load_seconds: float | None
-
-    def __init__(
-        self,
-        raw_key: Any,
-        kind: str,
-        source: str,
-        *,
-        factory: Any = _MISSING,
-        loader: Callable[[], Any] | None = None,
-        error: BaseException | None = None,
-        target: str | None = None,
-        plugin: str | None = None,
-        distribution: str | None = None,
-        version: str | None = None,
-    ) -> None:
-        self.raw_key = raw_key
-        self.key = raw_key if isinstance(raw_key, str) else ""
-        self.kind = kind
-        self.source = source
-        self.target = target
-        self.plugin = plugin
-        self.distribution = distribution
-        self.version = version
-        self._factory = factory
-        self._loader = loader
-        self._error = error
-        #: How long the import of a lazy entry took (None until it ran).
-        self.load_seconds = None
-
-    @property
-    def status(self) -> str:
-        """``loaded``, ``lazy`` (not imported yet) or ``failed``."""
-        if self._factory is not _MISSING:
-            return "loaded"
-        return "failed" if self._error is not None else "lazy"
-
-    @property
-    def error(self) -> BaseException | None:
-        return self._error
-
-    def is_object(self, obj: Any) -> bool:
-        """Whether this provider stands for ``obj`` (the same object, or its import path)."""
-        if self._factory is not _MISSING:
-            return self._factory is obj
-        from codex_ml.registry.provenance import target_of
-
-        return self.target == target_of(obj)
-
-    def same_as(self, other: Provider) -> bool:
-        if self._factory is not _MISSING and other._factory is not _MISSING:
-            return self._factory is other._factory
-        return self.target is not None and self.target == other.target
-
-    def label(self) -> str:
-        """One phrase naming this provider, for error messages and ``plugins doctor``."""
-        where = {
-            SOURCE_BUILTIN: "the built-in catalogue",
-            SOURCE_PLUGIN: f"hook plugin {self.plugin!r}",
-            SOURCE_ENTRY_POINT: f"entry point {self.plugin!r} (group codex_ml.{self.kind}s)",
-            SOURCE_IN_PROCESS: "an in-process registration",
-        }.get(self.source, self.source)
-        details = [self.target or "?"]
-        if self.distribution:
-            details.append(f"{self.distribution} {self.version or ''}".strip())
-        if self.raw_key != self.key:
-            details.append(f"given as {self.raw_key!r}")
-        return f"{where} ({', '.join(details)})"
-
-    def load(self) -> Any:
-        """The factory, importing it on first use; :class:`RegistryLoadError` if that fails."""
-        factory = self._factory
-        if factory is not _MISSING:
-            return factory
-        from codex_ml.plugins.guard import describe_error
-        from codex_ml.registry import loading
-
-        try:
-            with loading.turn(self):
-                if self._factory is _MISSING and self._error is None:
-                    self._load_once()
-        except loading.LoadCycle as cycle:
-            raise self._cycle_error(cycle.chain) from None
-        if self._factory is not _MISSING:
-            return self._factory
-        from codex_ml.plugins.discovery import undecodable_hint
-
-        error = self._error
-        if self.source == SOURCE_BUILTIN:
-            from codex_ml.extras import install_hint, missing_extra
-
-            missing = missing_extra(error) if error is not None else None
-            if missing is not None:  # an install step, not a broken entry
-                raise RegistryMissingExtraError(
-                    f"cannot load {self.kind} {self.key!r} from the built-in catalogue: "
-                    f"{install_hint(*missing)}.",
-                    kind=self.kind,
-                    key=self.key,
-                    module=missing[0],
-                    extra=missing[1],
-                ) from error
-        raise RegistryLoadError(
-            f"could not load {self.kind} {self.key!r} from {self.label()}: "
-            f"{describe_error(error)}.{undecodable_hint(error)} Fix or uninstall the "
-            f"distribution that provides it, block it with CODEX_ML_BLOCK_PLUGINS, then call "
-            f"reload() (or start a new process).",
-            kind=self.kind,
-            key=self.key,
-        ) from error
-
-    def _load_once(self) -> None:
-        from codex_ml.plugins.guard import guarded
-
-        started = time.perf_counter()
-        obj, error = guarded(self._import)  # third-party import-time faults of any kind
-        if error is not None:
-            self._error = error
-        elif callable(obj):
-            self._factory = obj
-        else:
-            self._error = TypeError(
-                f"{self.target} is a {type(obj).__name__}, not a callable factory"
-            )
-        self.load_seconds = time.perf_counter() - started
-
-    def _cycle_error(self, chain: Sequence[Provider]) -> RegistryLoadError:
-        cycle = " -> ".join(f"{p.kind} {p.key!r}" for p in chain)
-        itself = "itself" if len(chain) == 2 else "a key whose import leads back to it"
-        return RegistryLoadError(
-            f"could not load {self.kind} {self.key!r} from {self.label()}: it asked for "
-            f"{itself} while it was being imported, an import cycle ({cycle}) that would "
-            f"wait for ever. Look keys up inside the factory, not at import time, or fix or "
-            f"uninstall the distribution that provides it.",
-            kind=self.kind,
-            key=self.key,
-        )
-
-    def _import(self) -> Any:
-        if self._loader is not None:
-            return self._loader()
-        if self.target is None:
-            return _MISSING
-        from codex_ml.plugins.lazy import load_target
-
-        return load_target(self.target)
-
-
-class EntryInfo:
-    """A snapshot of one key's provenance, as ``Registry.describe`` returns it.
-
-    ``file``, ``line`` and ``doc`` are looked up on first access, without
-    importing a lazy entry.
-    """
-
-    __slots__ = (
-        "_factory",
-        "_location",
-        "distribution",
-        "error",
-        "key",
-        "kind",
-        "load_seconds",
-        "plugin",
-        "providers",
-        "source",
-        "status",
-        "target",
-        "version",
-    )
-
-    key: str
-    kind: str
-    source: str
-    plugin: str | None
-    distribution: str | None
-    version: str | None
-    target: str | None
-    status: str
-    providers: tuple[str, ...]
-    error: BaseException | None
-    load_seconds: float | None
-
-    def __init__(self, provider: Provider, providers: Sequence[Provider]) -> None:
-        self.key = provider.key
-        self.kind = provider.kind
-        self.source = provider.source
-        self.plugin = provider.plugin
-        self.distribution = provider.distribution
-        self.version = provider.version
-        self.target = provider.target
-        self.status = "ambiguous" if len(providers) > 1 else provider.status
-        self.providers = tuple(p.label() for p in providers)
-        self.error = provider.error
-        self.load_seconds = provider.load_seconds
-        self._factory = provider._factory
-        self._location: Any = None
-
-    def _where(self) -> Any:
-        if self._location is None:
-            from codex_ml.registry import provenance
-
-            if self._factory is not _MISSING:
-                self._location = provenance.locate_object(self._factory)
-            elif self.target:
-                self._location = provenance.locate_target(self.target)
-            else:
-                self._location = provenance.Location()
-        return self._location
-
-    @property
-    def file(self) -> str | None:
-        return self._where().file
-
-    @property
-    def line(self) -> int | None:
-        return self._where().line
-
-    @property
-    def doc(self) -> str | None:
-        """The first line of the factory's docstring."""
-        return self._where().doc
-
-    def as_dict(self, *, location: bool = False) -> dict[str, Any]:
-        """A JSON-ready mapping; ``location=True`` adds file, line and doc."""
-        data: dict[str, Any] = {
-            "key": self.key,
-            "kind": self.kind,
-            "source": self.source,
-            "plugin": self.plugin,
-            "distribution": self.distribution,
-            "version": self.version,
-            "target": self.target,
-            "status": self.status,
-        }
-        if len(self.providers) > 1:
-            data["providers"] = list(self.providers)
-        if self.error is not None:
-            data["error"] = f"{type(self.error).__name__}: {self.error}"
-        if location:
-            data.update(file=self.file, line=self.line, doc=self.doc)
-        return data
-
-    def __repr__(self) -> str:
-        return f"EntryInfo({self.kind}:{self.key}, source={self.source}, target={self.target})"
 
 
 @contextmanager
@@ -389,9 +99,11 @@ _REGISTRIES: weakref.WeakSet[Registry] = weakref.WeakSet()
 class Registry:
     """A keyed table of factories for one component kind.
 
-    ``entry_point_group`` names the entry-point group whose entries (name ->
-    ``module:attr``) become lazy entries; ``sources`` adds other providers,
-    such as the plugin manager's hook results.
+    ``sources`` give the discovered entries (the plugin manager's hook results,
+    a component entry-point group's entries). ``entry_point_group`` names the
+    group this kind is published under; the registry does not read it itself:
+    the facade (:mod:`codex_ml.registry`) gives each registry an
+    :class:`~codex_ml.registry.sources.EntryPointSource` for it.
     """
 
     def __init__(
@@ -404,10 +116,6 @@ class Registry:
         self.kind = kind
         self.entry_point_group = entry_point_group
         self._sources: list[Source] = list(sources)
-        if entry_point_group:
-            from codex_ml.registry.sources import EntryPointSource
-
-            self._sources.append(EntryPointSource(entry_point_group))
         self._lock = threading.RLock()
         self._local: dict[str, Provider] = {}
         # Keys with temporary() blocks open: what the key was before the first of them,

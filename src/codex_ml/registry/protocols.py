@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar, overload
 
 if TYPE_CHECKING:
-    from codex_ml.registry.base import Provider, SourceProblem
+    from codex_ml.registry.providers import Provider, SourceProblem
 
 __all__ = ["Factory", "Get", "ListKeys", "Register", "Source"]
 

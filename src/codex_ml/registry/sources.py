@@ -11,14 +11,14 @@ from __future__ import annotations
 import threading
 from contextlib import contextmanager
 
-from codex_ml.registry.base import (
+from codex_ml.registry.errors import RegistryError
+from codex_ml.registry.providers import (
     SOURCE_BUILTIN,
     SOURCE_ENTRY_POINT,
     SOURCE_PLUGIN,
     Provider,
     SourceProblem,
 )
-from codex_ml.registry.errors import RegistryError
 
 TYPE_CHECKING = False  # typing is not imported on the listing path (~2 ms per process)
 if TYPE_CHECKING:
