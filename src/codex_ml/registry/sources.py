@@ -68,7 +68,7 @@ class EntryPointSource:
 
 
 class PluginSource:
-    """The hook plugins, loaded once through pluggy and shared by all six registries.
+    """The hook plugins, loaded once through pluggy and shared by every registry.
 
     ``builtins`` returns the built-in plugins (name -> plugin object); it is
     called when the plugin manager is first built, so importing the facade

@@ -3,7 +3,7 @@
 Fixtures:
 
 ``isolated_registries``
-    The six registries (kind name -> Registry). Anything a test registers in
+    Every registry (kind name -> Registry). Anything a test registers in
     any of them is gone when the test ends, pass or fail.
 ``codex_registry``
     A factory: ``codex_registry("metric")`` gives that kind's registry,
@@ -21,7 +21,7 @@ import pytest
 
 @pytest.fixture
 def isolated_registries() -> Iterator[dict[str, Any]]:
-    """All six registries, with in-process registrations undone after the test."""
+    """Every registry, with in-process registrations undone after the test."""
     from codex_ml.registry import isolated
 
     with isolated() as registries:
