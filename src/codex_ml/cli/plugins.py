@@ -1,4 +1,4 @@
-"""``codex-ml plugins list | show | doctor``: what is installed, from where, does it work.
+"""``codex-ml plugins list | show | doctor | check``: what is installed, from where, does it work.
 
 Everything printed here comes from installed distributions (keys, names,
 versions, targets, error messages), so the text output escapes what does not
@@ -29,6 +29,21 @@ def _parser() -> argparse.ArgumentParser:
     show.add_argument("kind")
     show.add_argument("key")
     show.add_argument("--json", action="store_true", help="machine-readable output")
+    show.add_argument(
+        "--preset",
+        action="store_true",
+        help="print a ready preset (YAML) for the key: save it as DIR/GROUP/mine.yaml",
+    )
+    check = commands.add_parser(
+        "check", help="check that components keep their kind's contract; exit 1 on a failure"
+    )
+    check.add_argument(
+        "names",
+        nargs="*",
+        metavar="KIND KEY",
+        help="pairs of kind and key (default: every third-party key)",
+    )
+    check.add_argument("--kwargs", default="{}", help='JSON keyword arguments: \'{"path": "x"}\'')
     doctor = commands.add_parser(
         "doctor", help="load every entry; exit 1 on any failure or ambiguity"
     )
@@ -38,6 +53,10 @@ def _parser() -> argparse.ArgumentParser:
 
 def run(argv: Sequence[str]) -> int:
     args = _parser().parse_args(argv)
+    if args.action == "check":
+        from codex_ml.cli.check import run_checks
+
+        return run_checks(args.names, args.kwargs)
     try:
         kinds = [kind_named(args.kind)] if getattr(args, "kind", None) else list(KINDS)
     except ValueError as exc:
@@ -45,6 +64,8 @@ def run(argv: Sequence[str]) -> int:
         return 2
     if args.action == "list":
         return _list(kinds, as_json=args.json)
+    if args.action == "show" and args.preset:
+        return _preset(kinds[0].name, args.key)
     if args.action == "show":
         return _show(kinds[0].name, args.key, as_json=args.json)
     from codex_ml.cli import doctor
@@ -140,3 +161,20 @@ def _show(kind: str, key: str, *, as_json: bool) -> int:
                 value = shown(value)
             print(f"{name}: {'' if value is None else value}")
     return 1 if "error" in data else 0
+
+
+def _preset(kind: str, key: str) -> int:
+    """``show KIND KEY --preset``: the key's implied preset as commented YAML."""
+    from codex_ml.config.presets import factory_preset
+    from codex_ml.registry import RegistryError
+    from codex_ml.run.key_choices import preset_options
+
+    group, skip, fixed = preset_options(kind)
+    try:
+        preset = factory_preset(kind, key, skip=skip, fixed=fixed)
+    except (RegistryError, TypeError, ValueError) as exc:
+        print(f"codex-ml plugins show: {shown(exc)}", file=sys.stderr)
+        return 2
+    alias = preset.key if group in ("metrics", "callbacks") else None
+    sys.stdout.write(preset.yaml(group, alias=alias))
+    return 0

@@ -170,8 +170,13 @@ def _type_text(annotation: Any) -> str:
     return getattr(annotation, "__name__", None) or str(annotation).replace("typing.", "")
 
 
+#: reST markup in a docstring (``x``, :class:`~a.b.C`), shown as plain text in a preset.
+_REST_ROLE = re.compile(r":[a-z]+:`~?(?:[\w.]*\.)?([^`]+)`")
+
+
 def _first_line(doc: str) -> str:
-    return next((line.strip() for line in doc.strip().splitlines() if line.strip()), "")
+    line = next((line.strip() for line in doc.strip().splitlines() if line.strip()), "")
+    return _REST_ROLE.sub(r"\1", line).replace("``", "")
 
 
 #: ``name: text``, ``name (type): text`` (Google, numpy) or ``:param name: text`` (reST).

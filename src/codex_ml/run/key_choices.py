@@ -83,8 +83,8 @@ def implied_node(group: str, name: str) -> dict[str, Any] | None:
     try:
         if name not in get_registry(kind):
             return None
-        skip = (*INTERNAL_PARAMETERS.get(group, ()), *RESERVED.get(group, ()))
-        preset = factory_preset(kind, name, skip=skip, fixed=FIXED.get(group))
+        _, skip, fixed = preset_options(kind)
+        preset = factory_preset(kind, name, skip=skip, fixed=fixed)
     except (RegistryError, KeyError, TypeError, ValueError):
         return None  # a broken entry: the run's own check reports it by name
     node = preset.node()
@@ -93,6 +93,14 @@ def implied_node(group: str, name: str) -> dict[str, Any] | None:
             node["input"] = metric_inputs().get(preset.key, DEFAULT_METRIC_INPUT)
         return {name: node}
     return node
+
+
+def preset_options(kind: str) -> tuple[str, tuple[str, ...], dict[str, Any] | None]:
+    """The config group of a kind, the parameters codex-ml sets itself, and fixed values."""
+    groups = {k: g for g, k in (*GROUP_KINDS.items(), *LIST_GROUPS.items())}
+    group = groups.get(kind, kind)
+    skip = (*INTERNAL_PARAMETERS.get(group, ()), *RESERVED.get(group, ()))
+    return group, skip, FIXED.get(group)
 
 
 @cache
