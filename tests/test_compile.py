@@ -11,7 +11,7 @@ from safetensors.torch import save_model
 from codex_ml.models.decoder_only import build_decoder_only
 from codex_ml.tokenizers.byte_level import ByteTokenizer
 from codex_ml.training import FunctionalTrainer, load_checkpoint, save_checkpoint
-from codex_ml.training.checkpoint import _read_weights
+from codex_ml.training.checkpoint import read_weights
 from codex_ml.training.compile import strip_compile_prefixes, uncompiled
 
 RECORDS = [f"Line {i}: a compiled step computes what the eager step computes." for i in range(80)]
@@ -67,7 +67,7 @@ def test_names_a_compiled_model_wrote_are_read_without_the_prefix(tmp_path):
     model = tiny_model()
     wrapped = torch.compile(model)
     save_model(wrapped, str(tmp_path / "model.safetensors"))  # as another tool would
-    weights = _read_weights(tmp_path / "model.safetensors", tiny_model(seed=3))
+    weights = read_weights(tmp_path / "model.safetensors", tiny_model(seed=3))
     assert weights.keys() == model.state_dict().keys()  # tied lm_head.weight restored too
     assert strip_compile_prefixes({"h.0._orig_mod.w": 1, "_orig_mod.b": 2}) == {"h.0.w": 1, "b": 2}
 

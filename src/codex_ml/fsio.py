@@ -10,10 +10,9 @@ a run directory therefore goes through this module, which
 - refuses a path that already exists as a symbolic link (:class:`UnsafePathError`,
   naming the link and what to do), and a file to append to that has other hard
   links or is not a regular file;
-- creates temporary files exclusively (``O_CREAT | O_EXCL | O_NOFOLLOW``), under
-  a fresh random name, so that no planted file or link is ever opened;
-- replaces the real name with one atomic ``os.replace`` (which swaps directory
-  entries and never writes through a link), optionally fsyncing file and folder.
+- replaces a file through :mod:`codex_ml.atomicfile` (an exclusively created
+  temporary file, then one atomic ``os.replace``, which swaps directory entries
+  and never writes through a link), optionally fsyncing file and folder.
 
 The run directory itself may be a link (``runs -> /scratch/runs`` is a common
 and deliberate set-up); only what lies inside it is checked.
@@ -24,19 +23,19 @@ from __future__ import annotations
 import errno
 import logging
 import os
-import secrets
 import stat
 import tempfile
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager, suppress
+from collections.abc import Callable, Iterable
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import IO, Any
+
+from codex_ml import atomicfile
 
 #: ``O_NOFOLLOW`` and ``O_CLOEXEC`` where the platform has them (every POSIX system does).
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 _CLOEXEC = getattr(os, "O_CLOEXEC", 0)
 _NONBLOCK = getattr(os, "O_NONBLOCK", 0)  # a planted FIFO must not block the open
-_EXCLUSIVE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW | _CLOEXEC
 _APPEND = os.O_WRONLY | os.O_APPEND | os.O_CREAT | _NOFOLLOW | _CLOEXEC | _NONBLOCK
 
 
@@ -64,11 +63,18 @@ def _link_description(path: Path) -> str:
         return "is a symbolic link"
 
 
-def refuse_link(path: str | Path) -> None:
-    """Raise :class:`UnsafePathError` if ``path`` exists as a symbolic link (dangling or not)."""
+def refuse_link(
+    path: str | Path, refusal: Callable[[Path, str], Exception] = UnsafePathError
+) -> None:
+    """Raise ``refusal(path, what)`` if ``path`` exists as a symbolic link (dangling or not).
+
+    ``what`` says it is a link and to what. The default refusal is for writing
+    in a run directory; a reader passes its own (a checkpoint file that is a
+    link is a ``CheckpointError``: never read through it).
+    """
     path = Path(path)
     if path.is_symlink():
-        raise UnsafePathError(path, _link_description(path))
+        raise refusal(path, _link_description(path))
 
 
 def refuse_links(folder: str | Path, names: Iterable[str]) -> None:
@@ -100,22 +106,6 @@ def _unsafe_open_error(path: Path, exc: OSError) -> OSError:
     return exc
 
 
-def create_exclusive(folder: str | Path, prefix: str, suffix: str = ".tmp") -> tuple[Path, int]:
-    """Create a new file ``folder/<prefix><random><suffix>``; returns its path and a write fd.
-
-    ``O_EXCL | O_NOFOLLOW``: the name cannot be something that already exists,
-    a link included, so whatever is written lands in a file made here and now.
-    """
-    folder = Path(folder)
-    for _ in range(100):
-        path = folder / f"{prefix}{secrets.token_hex(6)}{suffix}"
-        try:
-            return path, os.open(path, _EXCLUSIVE, 0o666)
-        except FileExistsError:
-            continue
-    raise FileExistsError(errno.EEXIST, "no free temporary file name", str(folder))
-
-
 def open_append(path: str | Path, *, encoding: str = "utf-8") -> IO[str]:
     """Open ``path`` to append text, creating it; never through a link or into a shared file.
 
@@ -144,50 +134,24 @@ def open_append(path: str | Path, *, encoding: str = "utf-8") -> IO[str]:
         raise
 
 
-@contextmanager
 def atomic_writer(
     path: str | Path, mode: str = "w", *, durable: bool = False, encoding: str | None = "utf-8"
-) -> Iterator[IO[Any]]:
+) -> AbstractContextManager[IO[Any]]:
     """Write ``path`` through an exclusively created temporary file and an atomic rename.
 
-    ``mode`` is ``"w"`` (text) or ``"wb"``. With ``durable`` the file and then
-    its folder are fsynced, so the new content survives a power cut once the
-    block ends. If the block raises, the temporary file is removed and
-    ``path`` is left as it was.
+    Refuses a ``path`` that is a link (:class:`UnsafePathError`), then as
+    :func:`codex_ml.atomicfile.replacing`: ``mode`` is ``"w"`` (text) or
+    ``"wb"``; with ``durable`` the file and then its folder are fsynced; if the
+    block raises, ``path`` is left as it was.
     """
-    if mode not in ("w", "wb"):
-        raise ValueError(f"mode={mode!r} must be 'w' or 'wb'")
-    path = Path(path)
     refuse_link(path)
-    tmp, fd = create_exclusive(path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, mode, encoding=None if "b" in mode else encoding) as handle:
-            yield handle
-            handle.flush()
-            if durable:
-                os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with suppress(OSError):
-            os.unlink(tmp)
-        raise
-    if durable:
-        fsync_dir(path.parent)
+    return atomicfile.replacing(os.fspath(path), mode, durable=durable, encoding=encoding)
 
 
 def write_atomic(path: str | Path, data: str | bytes, *, durable: bool = False) -> None:
     """Replace ``path`` with ``data`` (see :func:`atomic_writer`)."""
     with atomic_writer(path, "wb" if isinstance(data, bytes) else "w", durable=durable) as handle:
         handle.write(data)
-
-
-def fsync_dir(path: str | Path) -> None:
-    """Make a rename or a new entry in ``path`` durable."""
-    fd = os.open(path, os.O_RDONLY | _CLOEXEC)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 class SafeFileHandler(logging.FileHandler):

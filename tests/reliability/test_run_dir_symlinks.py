@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from codex_ml import fsio
+from codex_ml import atomicfile, fsio
 from codex_ml.run.outputs import RUN_FILES, RunWriter
 from codex_ml.tokenizers.byte_level import ByteTokenizer
 from codex_ml.training import CheckpointError, find_latest_checkpoint, load_checkpoint
@@ -180,7 +180,7 @@ def test_temporary_files_are_created_exclusively(
 ) -> None:
     # Someone guessed the next random name and planted a link there: it is skipped.
     names = iter(["guessed", "fresh"])
-    monkeypatch.setattr(fsio.secrets, "token_hex", lambda n: next(names))
+    monkeypatch.setattr(atomicfile, "random_token", lambda: next(names))
     plant(tmp_path / ".summary.json.guessed.tmp", victim)
     fsio.write_atomic(tmp_path / "summary.json", "{}\n")
     assert untouched(victim)

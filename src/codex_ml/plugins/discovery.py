@@ -12,11 +12,12 @@ while every ``sys.path`` entry and every ``entry_points.txt`` it read keep
 their modification times, so installing or removing a distribution (which
 changes its ``sys.path`` directory) is seen by the very next lookup. A path
 modified within the last few seconds is never trusted (the "racy timestamp"
-problem git has too). Writes go to a new temporary file (created exclusively,
-never through a symlink) renamed into place, so two processes building the
-index at once each leave a complete file. Only a regular file of a sane size
-that starts with the index's header and checksum is read; anything else in its
-place (a FIFO, a symlink, a truncated or forged file) is rebuilt.
+problem git has too). Writes go through :mod:`codex_ml.atomicfile` (a new
+temporary file, created exclusively, never through a symlink, renamed into
+place), so two processes building the index at once each leave a complete
+file. Only a regular file of a sane size that starts with the index's header
+and checksum is read; anything else in its place (a FIFO, a symlink, a
+truncated or forged file) is rebuilt.
 
 An ``entry_points.txt`` that is not UTF-8 is a fault of its distribution,
 kept in :attr:`Scan.faults` with the file named: its entries are ignored, the
@@ -24,7 +25,11 @@ others are read as usual. (``importlib.metadata`` raises on such a file for
 every distribution at once, so other packages' entry-point lookups fail too.)
 
 Set ``CODEX_ML_DISCOVERY_CACHE=0`` to skip the index, ``CODEX_ML_CACHE_DIR`` to
-move it.
+move it (:mod:`codex_ml.cache`).
+
+Like the rest of ``plugins/`` this imports no other layer of codex_ml; it uses
+two leaf modules that import nothing of codex_ml: :mod:`codex_ml.cache` and
+:mod:`codex_ml.atomicfile`.
 """
 
 from __future__ import annotations
@@ -36,9 +41,10 @@ import sys
 import threading
 from collections import namedtuple
 
+from codex_ml.cache import cache_folder
+
 TYPE_CHECKING = False  # typing is not imported on the listing path (~2 ms per process)
 if TYPE_CHECKING:
-    from pathlib import Path
     from typing import NamedTuple
 
     class _Record(NamedTuple):  # what type checkers see of the namedtuple below
@@ -412,22 +418,6 @@ def _index_enabled() -> bool:
     )
 
 
-def cache_dir() -> Path:
-    """Where the discovery index lives (``CODEX_ML_CACHE_DIR`` or the XDG cache)."""
-    from pathlib import Path
-
-    return Path(_cache_folder())
-
-
-def _cache_folder() -> str:
-    # Plain strings on the lookup path: importing pathlib costs more than reading the index.
-    explicit = os.environ.get("CODEX_ML_CACHE_DIR")
-    if explicit:
-        return os.path.expanduser(explicit)
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return os.path.join(base, "codex-ml")
-
-
 def _index_identity(paths: list[str]) -> str:
     return "\0".join([str(_INDEX_FORMAT), sys.executable, sys.version, *paths])
 
@@ -436,7 +426,7 @@ def _index_path(identity: str) -> str:
     import zlib
 
     digest = zlib.crc32(identity.encode("utf-8", "surrogateescape"))
-    return os.path.join(_cache_folder(), f"discovery-{digest:08x}.marshal")
+    return os.path.join(cache_folder(), f"discovery-{digest:08x}.marshal")
 
 
 def _read_index(path: str, identity: str) -> Scan | None:
@@ -519,22 +509,14 @@ def _write_index(path: str, identity: str, scan: Scan, watched: dict[str, int]) 
         return  # a read-only cache dir only costs speed, never correctness
     # A fresh name, created exclusively: a file or symlink planted at it is never written
     # through. The rename replaces whatever is at ``path`` (a symlink itself, not its target).
-    tmp = f"{path}.{os.getpid()}.{os.urandom(6).hex()}.tmp"
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
+    from codex_ml import atomicfile
+
     try:
-        fd = os.open(tmp, flags | getattr(os, "O_BINARY", 0), 0o644)
-    except OSError:
-        return
-    try:
-        with os.fdopen(fd, "wb") as fh:
+        with atomicfile.replacing(path, "wb") as fh:
             fh.write(header)
             fh.write(payload)
-        os.replace(tmp, path)
     except OSError:
-        from contextlib import suppress
-
-        with suppress(OSError):
-            os.unlink(tmp)
+        return
 
 
 def _load_or_build() -> Scan:

@@ -59,9 +59,9 @@ class Prepared:
 
 def default_store_root() -> Path:
     """``$CODEX_ML_CACHE_DIR/tokens`` (or the XDG cache's ``codex-ml/tokens``)."""
-    from codex_ml.plugins.discovery import cache_dir
+    from codex_ml.data.store import default_root
 
-    return cache_dir() / "tokens"
+    return default_root()
 
 
 def prepare(p: Plan, tokenizer: Any, *, progress: bool = True) -> Prepared:

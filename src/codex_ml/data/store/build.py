@@ -2,16 +2,16 @@
 
 Nothing is ever written at the store's own name until the store is complete:
 ids, held-out texts and the header go to ``.<name>.building-<random>/`` beside
-it (a fresh private folder, see :mod:`codex_ml.fsio`), which is renamed into
-place as a whole. A failure of any kind (a bad record, a full disk, Ctrl-C)
-removes the temporary folder, so a half-written store can never be used; a
-stale or damaged store at the name is replaced only by a complete new one.
+it, which is renamed into place as a whole (:func:`codex_ml.publish.publish_folder`).
+A failure of any kind (a bad record, a full disk, Ctrl-C) removes the
+temporary folder, so a half-written store can never be used; a stale or
+damaged store at the name is replaced only by a complete new one, and a
+complete one another process published there first is kept.
 """
 
 from __future__ import annotations
 
 import contextlib
-import errno
 import json
 import os
 import shutil
@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import IO, Any
 
-from codex_ml import fsio
+from codex_ml import fsio, publish
 from codex_ml.data.store.encode import batch_encoder
 from codex_ml.data.store.fingerprint import FORMAT
 from codex_ml.data.store.layout import (
@@ -49,11 +49,19 @@ class StoreWriteError(OSError):
 
     def __init__(self, folder: Path, exc: OSError) -> None:
         self.folder = folder
+        kept = "Nothing half-written was kept"
+        if folder.is_dir():
+            kept += f"; the store that was at {folder} before is intact"
         super().__init__(
             exc.errno,
-            f"could not write the token store {folder}: {exc.strerror or exc}. Nothing "
-            f"half-written was kept; free space on that disk (df -h {folder.parent}) or put "
-            "the store elsewhere with data.store=DIR (or CODEX_ML_CACHE_DIR), then run again.",
+            publish.write_failed_message(
+                f"could not write the token store {folder}",
+                exc,
+                disk=folder.parent,
+                kept=f"{kept}.",
+                remedy=f"Free space on that disk (df -h {folder.parent}) or put the store "
+                "elsewhere with data.store=DIR (or CODEX_ML_CACHE_DIR), then run again.",
+            ),
         )
 
     def __str__(self) -> str:
@@ -113,36 +121,65 @@ def build_store(
     """Tokenise ``records`` into a new store and publish it at ``folder``."""
     started = time.perf_counter()
     _remove_stale_temps(folder)
-    temp = _temp_dir(folder)
+
+    def fill(temp: Path) -> None:
+        _write_store(temp, folder, fingerprint, records, tokenizer, meta, progress, started)
+
+    def usable(existing: Path) -> bool:
+        """Another process finished the same store first: use theirs (never a link)."""
+        fsio.refuse_link(existing)
+        try:
+            check_store(existing, fingerprint)
+        except ValueError:
+            return False
+        return True
+
     try:
-        dtype = dtype_for(int(tokenizer.vocab_size))
-        method, encode = batch_encoder(tokenizer)
-        with _Progress(progress, folder) as bar:
-            counts = _write_splits(temp, records, encode, dtype, bar)
-        header = {
-            **meta,
-            "format": FORMAT,
-            "fingerprint": fingerprint,
-            "dtype": dtype,
-            "vocab_size": int(tokenizer.vocab_size),
-            "eos_id": int(tokenizer.eos_id),
-            "encoder": method,
-            "splits": counts,
-            "checksums": {s: sampled_checksum(temp / f"{s}.bin") for s in SPLITS},
-            "seconds": round(time.perf_counter() - started, 3),
-            "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        }
-        fsio.write_atomic(temp / HEADER, json.dumps(header, indent=2) + "\n")
-        os.chmod(temp, 0o777 & ~_umask())
+        publish.publish_folder(
+            folder,
+            fill,
+            staging_prefix=_staging_prefix(folder),
+            aside_prefix=f".{folder.name}.old-",
+            keep_existing=usable,
+            durable=False,  # a cache: a store lost to a power cut is rebuilt
+        )
     except OSError as exc:
-        shutil.rmtree(temp, ignore_errors=True)
-        if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+        if publish.is_disk_full(exc):
             raise StoreWriteError(folder, exc) from exc
         raise
-    except BaseException:
-        shutil.rmtree(temp, ignore_errors=True)
-        raise
-    return _publish(temp, folder, fingerprint)
+    return check_store(folder, fingerprint)
+
+
+def _write_store(
+    temp: Path,
+    folder: Path,
+    fingerprint: str,
+    records: Iterable[tuple[bool, str]],
+    tokenizer: Any,
+    meta: dict[str, Any],
+    progress: bool,
+    started: float,
+) -> None:
+    """The store's files in ``temp``: the splits' ids, the held-out texts, the header last."""
+    dtype = dtype_for(int(tokenizer.vocab_size))
+    method, encode = batch_encoder(tokenizer)
+    with _Progress(progress, folder) as bar:
+        counts = _write_splits(temp, records, encode, dtype, bar)
+    header = {
+        **meta,
+        "format": FORMAT,
+        "fingerprint": fingerprint,
+        "dtype": dtype,
+        "vocab_size": int(tokenizer.vocab_size),
+        "eos_id": int(tokenizer.eos_id),
+        "encoder": method,
+        "splits": counts,
+        "checksums": {s: sampled_checksum(temp / f"{s}.bin") for s in SPLITS},
+        "seconds": round(time.perf_counter() - started, 3),
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+    fsio.write_atomic(temp / HEADER, json.dumps(header, indent=2) + "\n")
+    os.chmod(temp, 0o777 & ~_umask())  # the temporary folder was private (0700)
 
 
 def _write_splits(
@@ -294,8 +331,8 @@ class _Progress:
             self.bar.close()
 
 
-def _temp_dir(folder: Path) -> Path:
-    return fsio.make_temp_dir(folder.parent, prefix=f".{folder.name}.building-")
+def _staging_prefix(folder: Path) -> str:
+    return f".{folder.name}.building-"
 
 
 def _remove_stale_temps(folder: Path) -> None:
@@ -303,34 +340,10 @@ def _remove_stale_temps(folder: Path) -> None:
     if not folder.parent.is_dir():
         return
     cutoff = time.time() - _STALE_TEMP_SECONDS
-    for temp in folder.parent.glob(f".{folder.name}.building-*"):
+    for temp in folder.parent.glob(f"{_staging_prefix(folder)}*"):
         with contextlib.suppress(OSError):
             if temp.is_dir() and not temp.is_symlink() and temp.stat().st_mtime < cutoff:
                 shutil.rmtree(temp)
-
-
-def _publish(temp: Path, folder: Path, fingerprint: str) -> TokenStore:
-    """Rename the finished ``temp`` to ``folder``, replacing a stale store there (never a link)."""
-    fsio.refuse_link(folder)
-    try:
-        os.rename(temp, folder)
-    except OSError as exc:
-        if exc.errno not in (errno.ENOTEMPTY, errno.EEXIST):
-            shutil.rmtree(temp, ignore_errors=True)
-            raise
-        try:  # another process finished the same store first: use theirs
-            store = check_store(folder, fingerprint)
-        except ValueError:
-            old = fsio.make_temp_dir(folder.parent, prefix=f".{folder.name}.old-")
-            os.rename(folder, old / "store")
-            os.rename(temp, folder)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            shutil.rmtree(temp, ignore_errors=True)
-            return store
-    with contextlib.suppress(OSError):
-        fsio.fsync_dir(folder.parent)
-    return check_store(folder, fingerprint)
 
 
 def _umask() -> int:

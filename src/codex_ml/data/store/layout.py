@@ -14,6 +14,9 @@ token and record counts, the codex-ml version and a sampled checksum of each
 missing or unreadable header (a half-written or foreign folder), another
 fingerprint (stale), a file of the wrong size (truncated) or a checksum that
 does not match (damaged) each make it refuse, with the reason.
+
+Stores live in ``tokens/`` under codex-ml's cache folder (:func:`default_root`)
+unless ``data.store=DIR`` names one.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from codex_ml.cache import cache_folder
 from codex_ml.data.store.fingerprint import FORMAT
 
 HEADER = "header.json"
@@ -31,6 +35,11 @@ SPLITS = ("train", "eval")
 EVAL_TEXTS = "eval_texts.jsonl"
 _SAMPLES = 16
 _SAMPLE_BYTES = 1 << 16
+
+
+def default_root() -> Path:
+    """Where stores go by default: ``tokens/`` in the cache folder (:mod:`codex_ml.cache`)."""
+    return Path(cache_folder()) / "tokens"
 
 
 def dtype_for(vocab_size: int) -> str:
