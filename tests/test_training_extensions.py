@@ -348,7 +348,7 @@ def test_early_stopping_asks_to_stop_after_patience_stale_evaluations() -> None:
         stopper.on_evaluate(None, {"step": 30, "eval_loss": 4.1})
 
 
-def test_a_missing_tracker_package_names_the_track_extra(tmp_path: Path) -> None:
+def test_a_missing_tracker_package_names_its_extra(tmp_path: Path) -> None:
     blocker = tmp_path / "block" / "tensorboard"
     blocker.mkdir(parents=True)
     (blocker / "__init__.py").write_text("raise ModuleNotFoundError('no', name='tensorboard')\n")
@@ -358,7 +358,7 @@ def test_a_missing_tracker_package_names_the_track_extra(tmp_path: Path) -> None
         env={"PYTHONPATH": os.pathsep.join([str(SRC_DIR), str(tmp_path / "block")])},
     ).run()
     assert result.returncode == 2
-    assert 'pip install "codex-ml[track]"' in result.stderr
+    assert 'pip install "codex-ml[tensorboard]"' in result.stderr
 
 
 @pytest.mark.slow

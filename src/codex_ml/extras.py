@@ -22,8 +22,9 @@ EXTRA_OF = {
     "accelerate": "hf",
     "pyarrow": "data",
     "datasets": "data",
-    "tensorboard": "track",
-    "mlflow": "track",
+    "tensorboard": "tensorboard",
+    "mlflow": "mlflow",
+    "wandb": "wandb",
 }
 
 
@@ -53,6 +54,9 @@ BUILTIN_NEEDS: dict[str, tuple[str, ...]] = {
     "codex_ml.training.functional": ("torch",),
     "codex_ml.data.parquet": ("pyarrow",),
     "codex_ml.data.hf_datasets": ("datasets",),
+    "codex_ml.callbacks.tensorboard_events": ("torch", "tensorboard"),
+    "codex_ml.callbacks.mlflow_runs": ("mlflow",),
+    "codex_ml.callbacks.wandb_runs": ("wandb",),
 }
 
 

@@ -20,7 +20,7 @@ class TensorBoardCallback:
     """
 
     def __init__(self, flush_secs: int = 30) -> None:
-        import tensorboard  # noqa: F401  (missing: the "track" extra, named before training)
+        import tensorboard  # noqa: F401  (missing: the "tensorboard" extra, named before training)
         from torch.utils.tensorboard import SummaryWriter
 
         self._writer_class = SummaryWriter

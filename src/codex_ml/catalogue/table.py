@@ -56,6 +56,7 @@ CATALOGUE: Mapping[str, Mapping[str, str]] = {
     "callback": {
         "tensorboard": "codex_ml.callbacks.tensorboard_events:TensorBoardCallback",
         "mlflow": "codex_ml.callbacks.mlflow_runs:MLflowCallback",
+        "wandb": "codex_ml.callbacks.wandb_runs:WandbCallback",
         "csv": "codex_ml.callbacks.csv_file:CSVCallback",
         "early-stopping": "codex_ml.callbacks.early_stopping:EarlyStopping",
     },
