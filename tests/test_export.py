@@ -199,6 +199,22 @@ def test_exported_byte_tokenizer_gives_codex_ml_ids_and_text_back(
     )
 
 
+@pytest.mark.parametrize(("add_bos", "add_eos"), [(True, False), (False, True), (True, True)])
+def test_a_byte_tokenizer_adding_bos_or_eos_adds_them_in_the_export_too(
+    tmp_path: Path, add_bos: bool, add_eos: bool
+) -> None:
+    from transformers import AutoTokenizer
+
+    from codex_ml.export.tokenizer_files import write_tokenizer
+    from codex_ml.tokenizers.byte_level import ByteTokenizer
+
+    byte = ByteTokenizer(add_bos=add_bos, add_eos=add_eos)
+    write_tokenizer(tmp_path, byte, context_length=64)
+    tokenizer = AutoTokenizer.from_pretrained(tmp_path, local_files_only=True)
+    for text in TEXTS:
+        assert tokenizer(text)["input_ids"] == byte.encode(text)
+
+
 def test_exported_byte_tokenizer_decodes_broken_utf8_as_codex_ml_does(exports: Exports) -> None:
     import random
 
@@ -248,6 +264,14 @@ def test_a_checkpoint_choice_that_is_no_checkpoint_is_a_usage_error(exports: Exp
     result = exports["export_bad_choice"]
     assert result.returncode == 2 and "latest, best or step-N" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_the_help_page_is_plain_text_and_names_the_options(tmp_path: Path) -> None:
+    result = Command(["export", "--help"], tmp_path).run()
+    assert_succeeded(result)
+    assert "``" not in result.stdout
+    for option in ("--out DIR", "--checkpoint", "--force", "-cd"):
+        assert option in result.stdout
 
 
 # --- the output folder -------------------------------------------------------------

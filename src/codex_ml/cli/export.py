@@ -28,11 +28,14 @@ def _checkpoint_choice(text: str) -> str:
 def run(argv: Sequence[str]) -> int:
     parser = argparse.ArgumentParser(prog="codex-ml export", description=plain(__doc__))
     add_run_arguments(parser)
-    parser.add_argument("--out", required=True, help="the folder to write (new or empty)")
+    parser.add_argument(
+        "--out", required=True, metavar="DIR", help="the folder to write (new or empty)"
+    )
     parser.add_argument(
         "--checkpoint",
         type=_checkpoint_choice,
         default=None,
+        metavar="latest|step-N|best",
         help="latest (default: what RUN names), step-N, or best",
     )
     parser.add_argument(

@@ -27,8 +27,11 @@ def verify_folder(
     prompts: Sequence[str] = VERIFY_PROMPTS,
     max_new_tokens: int = VERIFY_NEW_TOKENS,
 ) -> int:
-    """Raise :class:`ExportMismatchError` where ``folder`` differs from the run; returns how
-    many prompts were compared."""
+    """Raise :class:`ExportMismatchError` where ``folder`` differs from the run.
+
+    Returns how many prompts were compared (a prompt longer than the model's
+    context is skipped).
+    """
     from transformers import AutoTokenizer
 
     exported_model = load_exported_model(folder, device=_device_of(model))
