@@ -18,6 +18,7 @@ COMMANDS = {
     "prepare": ("prepare", "tokenise a run's data once into its token store (same options)"),
     "evaluate": ("evaluate", "score a trained run: metrics, generations, rewards"),
     "generate": ("generate", "print samples from a trained run"),
+    "export": ("export", "write a trained run as a folder transformers loads on its own"),
     "plugins": ("plugins", "list, show and check the installed components"),
 }
 

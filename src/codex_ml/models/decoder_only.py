@@ -33,6 +33,8 @@ from codex_ml.models.sampling import generate
 
 POSITIONS = ("rope", "learned")
 IGNORE_INDEX = -100
+#: The rotary base (theta): channel pair i turns by position * ROPE_BASE ** (-2i / head_dim).
+ROPE_BASE = 10000.0
 
 
 @dataclass
@@ -92,7 +94,7 @@ class Rotary(nn.Module):
     learned table and no parameters.
     """
 
-    def __init__(self, head_dim: int, block_size: int, base: float = 10000.0) -> None:
+    def __init__(self, head_dim: int, block_size: int, base: float = ROPE_BASE) -> None:
         super().__init__()
         inv_freq = 1.0 / (base ** (torch.arange(0, head_dim, 2).float() / head_dim))
         angles = torch.outer(torch.arange(block_size).float(), inv_freq)  # (block_size, hd/2)
