@@ -92,8 +92,8 @@ class Plan:
     def factory(self, where: str) -> Any:
         """The factory of the component at ``where`` (a group, ``metrics.<alias>``...)."""
         if where not in self.factories:
-            spec = next(spec for spec in self.components() if spec.where == where)
-            self.factories[where] = load_factory(spec)
+            specs = {spec.where: spec for spec in self.components()}
+            self.factories[where] = load_factory(specs[where])
         return self.factories[where]
 
     def load_factories(self) -> None:
