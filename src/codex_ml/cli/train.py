@@ -267,7 +267,8 @@ def _run_job(invocation: Invocation, job: Job, process: Process) -> int:
     from codex_ml.run.runlog import run_logging
     from codex_ml.run.train import Finished, TrainJob, train_job
 
-    assert job.plan is not None  # checked by check_jobs
+    plan = job.plan
+    assert plan is not None, "check_jobs gives every job its plan before any runs"
 
     def train(run_dir: Path) -> Finished:
         # Rank 0 writes <run_dir>/train.log; every rank reports warnings on stderr.
@@ -275,7 +276,7 @@ def _run_job(invocation: Invocation, job: Job, process: Process) -> int:
         with run_logging(logged_in, rank=process.rank, world_size=process.world_size):
             return train_job(
                 TrainJob(
-                    plan=job.plan,
+                    plan=plan,
                     cfg=job.cfg,
                     run_dir=run_dir,
                     config_name=invocation.config_name,

@@ -82,7 +82,8 @@ class DataSource:
         spec = self.loader
         if path is not None:
             spec = replace(spec, kwargs={**spec.kwargs, "path": path})
-        return build_component(spec, self.factory)
+        records: Iterable[str] = build_component(spec, self.factory)
+        return records
 
 
 def prepare(

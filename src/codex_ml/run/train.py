@@ -186,8 +186,8 @@ def run_data(plan: Plan, tokenizer: Any, process: Process, *, progress: bool) ->
         "eval": records["eval"],
         "store": prepared.as_dict(),
     }
-    held_out = TokenSplit(store, "eval") if store.tokens("eval") else None
-    return RunData(TokenSplit(store, "train"), held_out, store.eval_texts(), summary)
+    eval_split = TokenSplit(store, "eval") if store.tokens("eval") else None
+    return RunData(TokenSplit(store, "train"), eval_split, store.eval_texts(), summary)
 
 
 # --- what the plan's settings mean for the parts -------------------------------------------------
