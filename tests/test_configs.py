@@ -385,7 +385,9 @@ def test_a_kwarg_typo_names_the_key_the_name_the_accepted_names_and_a_close_matc
 def test_a_typo_stops_the_run_before_any_component_is_built(
     tmp_path: Path, codex_registry: Any
 ) -> None:
-    from codex_ml.run.train import train_job
+    from codex_ml.run.assemble import checked_plan
+    from codex_ml.run.train import TrainJob, train_job
+    from codex_ml.world import Process
 
     built = []
 
@@ -399,7 +401,7 @@ def test_a_typo_stops_the_run_before_any_component_is_built(
         cfg = compose("train", overrides=["tokenizer.name=recording", "+training.lrr=0.1"])
     run_dir = tmp_path / "run"
     with pytest.raises(ConfigError, match=r"training\.lrr"):
-        train_job(cfg, run_dir=run_dir, config_name="train", overrides=[])
+        train_job(TrainJob(checked_plan(cfg), cfg, run_dir, "train", [], [], Process()))
     assert built == []
     assert not run_dir.exists()
 

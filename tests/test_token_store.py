@@ -22,11 +22,12 @@ import pytest
 from codex_ml.data.split import assign
 from codex_ml.data.store import StoreWriteError, TokenSplit, open_or_build
 from codex_ml.data.store import build as store_build
-from codex_ml.run.assemble import build, plan, resolve, split_records
+from codex_ml.run.assemble import build, data_source, plan, resolve, split_records
 from codex_ml.run.compose import compose_config
 from codex_ml.run.prepare import Prepared, prepare
 from codex_ml.tokenizers.byte_level import ByteTokenizer
 from codex_ml.training.data import encode_records
+from codex_ml.world import Process
 
 WORDS = [
     "the",
@@ -61,7 +62,7 @@ def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 def run_prepare(*overrides: str) -> Prepared:
     p = plan(resolve(compose_config("train", list(overrides))), groups=("tokenizer", "data"))
-    return prepare(p, build(p, "tokenizer"), progress=False)
+    return prepare(data_source(p), build(p, "tokenizer"), process=Process(), progress=False)
 
 
 def jsonl(path: Path, *extra: str) -> tuple[str, ...]:

@@ -42,10 +42,11 @@ def run(argv: Sequence[str]) -> int:
 
 def _prepare(args: list[str], *, progress: bool) -> Any:
     from codex_ml.cli.train import parse
-    from codex_ml.run.assemble import build, plan, resolve
+    from codex_ml.run.assemble import GROUP_KINDS, build, data_source, plan, resolve
     from codex_ml.run.compose import compose_config
-    from codex_ml.run.precheck import check_config, precheck
+    from codex_ml.run.precheck import precheck
     from codex_ml.run.prepare import prepare
+    from codex_ml.world import this_process
 
     invocation = parse(args)
     if invocation.help:
@@ -55,11 +56,17 @@ def _prepare(args: list[str], *, progress: bool) -> Any:
         return None
     if invocation.multirun or invocation.show:
         raise ConfigError("codex-ml prepare takes neither -m nor --cfg.", where="-m")
+    process = this_process()
     precheck(invocation.config_name, invocation.overrides, invocation.config_dirs)
     cfg = compose_config(invocation.config_name, invocation.overrides, invocation.config_dirs)
-    check_config(cfg)
-    p = plan(resolve(cfg), groups=GROUPS)
-    return prepare(p, build(p, "tokenizer"), progress=progress and sys.stderr.isatty())
+    config = resolve(cfg)
+    # Every component the config names is checked (as train would), the store's groups required.
+    checked = tuple(group for group in GROUP_KINDS if group in GROUPS or group in config)
+    p = plan(config, groups=checked, load=False)
+    tokenizer = build(p, "tokenizer")
+    return prepare(
+        data_source(p), tokenizer, process=process, progress=progress and sys.stderr.isatty()
+    )
 
 
 def _print(facts: dict[str, Any]) -> None:

@@ -8,15 +8,18 @@ in a config can make Hydra import code (``docs/decisions.md``).
 
 from __future__ import annotations
 
-import os
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from codex_ml.config import ConfigError
+
+if TYPE_CHECKING:
+    from codex_ml.run.assemble import Plan
+    from codex_ml.world import Process
 
 #: Hydra options that codex-ml does not offer, and what to do instead.
 _NOT_OFFERED = {
@@ -124,15 +127,16 @@ def _given(overrides: Sequence[str], key: str) -> bool:
 
 @dataclass
 class Job:
-    """One run of a (multi)run: its overrides, composed config and directory."""
+    """One run of a (multi)run: its overrides, composed config, checked plan and directory."""
 
     overrides: list[str]
     cfg: Any
     run_dir: Path
     unique: bool  # the default name: made unique rather than shared
+    plan: Plan | None = None  # checked before any job runs (not for --cfg, which only prints)
 
 
-def jobs_of(invocation: Invocation) -> list[Job]:
+def jobs_of(invocation: Invocation, process: Process) -> list[Job]:
     """Compose every job before any runs, so a bad value late in a sweep fails first."""
     from omegaconf import OmegaConf, open_dict
 
@@ -147,9 +151,8 @@ def jobs_of(invocation: Invocation) -> list[Job]:
         with open_dict(cfg):
             cfg.hydra.job.num = num
         if not invocation.multirun:
-            jobs.append(
-                Job(chosen, cfg, _run_dir(cfg, overrides), not _given(overrides, "hydra.run.dir"))
-            )
+            run_dir = _run_dir(cfg, overrides, process)
+            jobs.append(Job(chosen, cfg, run_dir, not _given(overrides, "hydra.run.dir")))
             continue
         if sweep_dir is None:  # resolved once: a sweep started at 12:00:59 stays in one folder
             sweep_dir = Path(str(OmegaConf.select(cfg, "hydra.sweep.dir")))
@@ -158,21 +161,24 @@ def jobs_of(invocation: Invocation) -> list[Job]:
     return jobs
 
 
-def _run_dir(cfg: Any, overrides: Sequence[str]) -> Path:
+def check_jobs(jobs: Sequence[Job], resumed_from: Path | None) -> None:
+    """Give each job its checked plan, the one check of its config, before any job runs."""
+    from codex_ml.run.assemble import checked_plan
+    from codex_ml.run.restore import check_resume_shape
+
+    for job in jobs:
+        job.plan = checked_plan(job.cfg)
+        if resumed_from is not None:
+            check_resume_shape(resumed_from, job.plan.config)
+
+
+def _run_dir(cfg: Any, overrides: Sequence[str], process: Process) -> Path:
     """The run directory; under torchrun every rank agrees on one (a timestamp could differ)."""
     from omegaconf import OmegaConf
 
-    if _world_size() > 1 and not _given(overrides, "hydra.run.dir"):
-        return Path("runs") / f"torchrun-{os.environ.get('TORCHELASTIC_RUN_ID', 'ddp')}"
+    if process.distributed and not _given(overrides, "hydra.run.dir"):
+        return Path("runs") / f"torchrun-{process.run_id or 'ddp'}"
     return Path(str(OmegaConf.select(cfg, "hydra.run.dir")))
-
-
-def _world_size() -> int:
-    return int(os.environ.get("WORLD_SIZE", "1"))
-
-
-def _is_main_process() -> bool:
-    return int(os.environ.get("RANK", "0")) == 0
 
 
 def run(argv: Sequence[str]) -> int:
@@ -185,24 +191,10 @@ def run(argv: Sequence[str]) -> int:
 
             print(help_text(invocation.help))
             return 0
-        from codex_ml.run.precheck import check_config, precheck
+        from codex_ml.world import this_process
 
-        resumed_from = _continue_resumed_run(invocation)
-        precheck(invocation.config_name, invocation.overrides, invocation.config_dirs)
-        jobs = jobs_of(invocation)
-        if not invocation.show:
-            for job in jobs:
-                config = check_config(job.cfg)
-                if resumed_from is not None:
-                    from codex_ml.run.restore import check_resume_shape
-
-                    check_resume_shape(resumed_from, config)
-        if invocation.multirun and _world_size() > 1:
-            raise ConfigError(
-                "-m (multirun) cannot be combined with torchrun: every rank would run the "
-                "sweep. Start one torchrun per value instead.",
-                where="-m",
-            )
+        process = this_process()  # read once, and handed to everything that needs it
+        jobs = _checked_jobs(invocation, process)
     except Exception as exc:
         return report("train", exc)
     if invocation.show:
@@ -210,20 +202,47 @@ def run(argv: Sequence[str]) -> int:
             _show(job.cfg, invocation.show, invocation.resolve)
         return 0
     if invocation.multirun:
-        sweep_root = jobs[0].run_dir.parent
-        if not _given(invocation.overrides, "hydra.sweep.dir"):
-            from codex_ml.run.rundir import create_unique
-
-            sweep_root = create_unique(sweep_root)
-            for job in jobs:
-                job.run_dir = sweep_root / job.run_dir.name
-        print(f"sweep directory: {sweep_root} ({len(jobs)} runs)")
+        _claim_sweep_directory(invocation, jobs)
     status = 0
     for job in jobs:
-        status = max(status, _run_job(invocation, job))
+        status = max(status, _run_job(invocation, job, process))
         if status != 0:
             break  # a failed or interrupted run stops the sweep
     return status
+
+
+def _checked_jobs(invocation: Invocation, process: Process) -> list[Job]:
+    """The jobs asked for, composed and checked (not checked for --cfg, which only prints).
+
+    The overrides are checked against the chosen presets first, for errors
+    that name the accepted keys; then each job is composed once and checked once.
+    """
+    from codex_ml.run.precheck import precheck
+
+    resumed_from = _continue_resumed_run(invocation)
+    precheck(invocation.config_name, invocation.overrides, invocation.config_dirs)
+    jobs = jobs_of(invocation, process)
+    if not invocation.show:
+        check_jobs(jobs, resumed_from)
+    if invocation.multirun and process.distributed:
+        raise ConfigError(
+            "-m (multirun) cannot be combined with torchrun: every rank would run the "
+            "sweep. Start one torchrun per value instead.",
+            where="-m",
+        )
+    return jobs
+
+
+def _claim_sweep_directory(invocation: Invocation, jobs: Sequence[Job]) -> None:
+    """A sweep's own folder (made unique, as a run's is, unless named) holds its runs."""
+    sweep_root = jobs[0].run_dir.parent
+    if not _given(invocation.overrides, "hydra.sweep.dir"):
+        from codex_ml.run.rundir import create_unique
+
+        sweep_root = create_unique(sweep_root)
+        for job in jobs:
+            job.run_dir = sweep_root / job.run_dir.name
+    print(f"sweep directory: {sweep_root} ({len(jobs)} runs)")
 
 
 def _continue_resumed_run(invocation: Invocation) -> Path | None:
@@ -240,33 +259,42 @@ def _continue_resumed_run(invocation: Invocation) -> Path | None:
     return run_dir
 
 
-def _run_job(invocation: Invocation, job: Job) -> int:
+def _run_job(invocation: Invocation, job: Job, process: Process) -> int:
+    """Claim the run directory (rank 0), train in it, print the outcome; the exit status."""
     from codex_ml.cli.errors import report
+    from codex_ml.cli.outcome import print_outcome
     from codex_ml.run.rundir import owned
     from codex_ml.run.runlog import run_logging
-    from codex_ml.run.train import train_job
+    from codex_ml.run.train import Finished, TrainJob, train_job
 
-    def train(run_dir: Path) -> int:
+    plan = job.plan
+    assert plan is not None, "check_jobs gives every job its plan before any runs"
+
+    def train(run_dir: Path) -> Finished:
         # Rank 0 writes <run_dir>/train.log; every rank reports warnings on stderr.
-        with run_logging(
-            run_dir if _is_main_process() else None,
-            rank=int(os.environ.get("RANK", "0")),
-            world_size=_world_size(),
-        ):
+        logged_in = run_dir if process.is_main else None
+        with run_logging(logged_in, rank=process.rank, world_size=process.world_size):
             return train_job(
-                job.cfg,
-                run_dir=run_dir,
-                config_name=invocation.config_name,
-                overrides=job.overrides,
-                config_dirs=invocation.config_dirs,
+                TrainJob(
+                    plan=plan,
+                    cfg=job.cfg,
+                    run_dir=run_dir,
+                    config_name=invocation.config_name,
+                    overrides=job.overrides,
+                    config_dirs=invocation.config_dirs,
+                    process=process,
+                )
             )
 
     try:
         with _terminated_cleanly():
-            if not _is_main_process():  # only rank 0 owns and writes the directory
-                return train(job.run_dir)
+            if not process.is_main:  # only rank 0 owns and writes the directory
+                return train(job.run_dir).status
             with owned(job.run_dir, unique=job.unique) as run_dir:
-                return train(run_dir.path)
+                finished = train(run_dir.path)
+                if finished.summary is not None:
+                    print_outcome(finished.summary, run_dir.path)
+                return finished.status
     except Exception as exc:
         return report("train", exc)
 
@@ -300,7 +328,7 @@ def _show(cfg: Any, part: str, resolve: bool) -> None:
     """``--cfg job|hydra|all``: print the composed config, secrets from the environment hidden."""
     from omegaconf import OmegaConf
 
-    from codex_ml.config.secrets import redact, secret_values
+    from codex_ml.run.outputs import Redaction
 
     data = OmegaConf.to_container(cfg, resolve=False)
     assert isinstance(data, dict)
@@ -310,5 +338,5 @@ def _show(cfg: Any, part: str, resolve: bool) -> None:
         data = {"hydra": data["hydra"]}
     if resolve:
         node = OmegaConf.create(data)
-        data = redact(OmegaConf.to_container(node, resolve=True), secret_values(data))
+        data = Redaction.of(data)(OmegaConf.to_container(node, resolve=True))
     sys.stdout.write(OmegaConf.to_yaml(data))

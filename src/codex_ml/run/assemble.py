@@ -19,6 +19,7 @@ from codex_ml.config import (
     reject_instantiation_keys,
     spec_from,
 )
+from codex_ml.run.prepare import EVAL_PATH_KEY, STORE_KEY, DataSource
 
 #: config group -> registry kind, for the groups that name one component each.
 GROUP_KINDS = {
@@ -38,7 +39,7 @@ LIST_GROUPS = {"metrics": "metric", "callbacks": "callback"}
 RESERVED: dict[str, tuple[str, ...]] = {
     "training": ("resume",),
     "metrics": ("input",),
-    "data": ("store", "eval_path"),
+    "data": (STORE_KEY, EVAL_PATH_KEY),
 }
 #: Factory parameters codex-ml (or the trainer) always sets itself, and where from; never
 #: from a config. The optimizer and scheduler take the peak rate and length of the run.
@@ -71,19 +72,44 @@ class MetricSpec:
 
 @dataclass
 class Plan:
-    """The checked specs of a run, and their factories; nothing built yet."""
+    """The checked specs of a run; nothing built yet, factories imported when first used."""
 
     config: dict[str, Any]
-    specs: dict[str, ComponentSpec]
-    factories: dict[str, Any]
+    specs: dict[str, ComponentSpec]  # config group -> its component
     metrics: list[MetricSpec] = field(default_factory=list)
-    metric_factories: dict[str, Any] = field(default_factory=dict)
-    callbacks: list[ComponentSpec] = field(default_factory=list)
-    callback_factories: dict[str, Any] = field(default_factory=dict)
+    callbacks: dict[str, ComponentSpec] = field(default_factory=dict)  # alias -> callback
+    #: ``where`` (``model``, ``metrics.ppl``...) -> factory, for those imported so far.
+    factories: dict[str, Any] = field(default_factory=dict)
 
     @property
     def run(self) -> dict[str, Any]:
         return self.config.get("run", {})
+
+    def components(self) -> list[ComponentSpec]:
+        """Every component of the run: the groups', the metrics' and the callbacks'."""
+        return [*self.specs.values(), *(m.spec for m in self.metrics), *self.callbacks.values()]
+
+    def factory(self, where: str) -> Any:
+        """The factory of the component at ``where`` (a group, ``metrics.<alias>``...)."""
+        if where not in self.factories:
+            specs = {spec.where: spec for spec in self.components()}
+            self.factories[where] = load_factory(specs[where])
+        return self.factories[where]
+
+    def load_factories(self) -> None:
+        """Import every factory now: a missing extra is named before anything is built."""
+        for spec in self.components():
+            self.factory(spec.where)
+
+
+def load_factory(spec: ComponentSpec) -> Any:
+    """The factory a checked spec names, imported; a broken entry is a ConfigError at its key."""
+    from codex_ml.registry import RegistryError, get_registry
+
+    try:
+        return get_registry(spec.kind).get(spec.name)
+    except RegistryError as exc:
+        raise ConfigError(f"{spec.where}.name: {exc}", where=f"{spec.where}.name") from exc
 
 
 def resolve(cfg: Any) -> dict[str, Any]:
@@ -112,10 +138,21 @@ def resolve(cfg: Any) -> dict[str, Any]:
     return data
 
 
-def plan(config: Mapping[str, Any], groups: tuple[str, ...] = tuple(GROUP_KINDS)) -> Plan:
-    """Check the given groups (and the metrics) of a resolved config."""
-    specs: dict[str, ComponentSpec] = {}
-    factories: dict[str, Any] = {}
+def plan(
+    config: Mapping[str, Any], groups: tuple[str, ...] = tuple(GROUP_KINDS), *, load: bool = True
+) -> Plan:
+    """Check the given groups (and the metrics and callbacks) of a resolved config.
+
+    With ``load=False`` a factory is checked from its source where it can be,
+    without importing it (or torch), and imported when the plan builds it.
+    """
+    result = Plan(dict(config), {})
+
+    def check(spec: ComponentSpec, **how: Any) -> None:
+        factory = check_spec(spec, load=load, **how)
+        if factory is not None:
+            result.factories[spec.where] = factory
+
     for group in groups:
         if group in OPTIONAL_GROUPS and group not in config:
             continue
@@ -124,11 +161,9 @@ def plan(config: Mapping[str, Any], groups: tuple[str, ...] = tuple(GROUP_KINDS)
                 f"{group}: missing; choose a preset ({group}=offline/...).", where=group
             )
         spec = spec_from(config[group], GROUP_KINDS[group], group, reserved=RESERVED.get(group, ()))
+        result.specs[group] = spec
         provided = ("vocab_size",) if group == "model" else ()
-        specs[group] = spec
-        internal = INTERNAL_PARAMETERS.get(group, ())
-        factories[group] = check_spec(spec, provided=provided, internal=internal)
-    result = Plan(dict(config), specs, factories)
+        check(spec, provided=provided, internal=INTERNAL_PARAMETERS.get(group, ()))
     for alias, node in (config.get("metrics") or {}).items():
         where = f"metrics.{alias}"
         spec = spec_from(node, "metric", where, reserved=RESERVED["metrics"])
@@ -139,23 +174,31 @@ def plan(config: Mapping[str, Any], groups: tuple[str, ...] = tuple(GROUP_KINDS)
                 where=f"{where}.input",
             )
         result.metrics.append(MetricSpec(alias, spec, metric_input))
-        result.metric_factories[alias] = check_spec(spec)
+        check(spec)
     for alias, node in (config.get("callbacks") or {}).items():
-        spec = spec_from(node, "callback", f"callbacks.{alias}")
-        result.callbacks.append(spec)
-        result.callback_factories[alias] = check_spec(spec)
+        result.callbacks[alias] = spec = spec_from(node, "callback", f"callbacks.{alias}")
+        check(spec)
     return result
+
+
+def checked_plan(cfg: Any, groups: tuple[str, ...] = tuple(GROUP_KINDS)) -> Plan:
+    """A composed config resolved and checked, importing no factory that can be read from source.
+
+    The one check of a run's config: names and value types of presets and
+    overrides alike, so ``model.n_layer=abc`` fails in a second, before torch.
+    """
+    return plan(resolve(cfg), groups, load=False)
 
 
 def build(p: Plan, group: str, **extra: Any) -> Any:
     """Build one group's component from a checked plan."""
-    return build_component(p.specs[group], p.factories[group], **extra)
+    return build_component(p.specs[group], p.factory(group), **extra)
 
 
 def build_model(p: Plan, tokenizer: Any) -> Any:
     """The model, sized to the tokenizer's vocabulary where the config leaves that open."""
     extra = {}
-    accepted = parameter_names(p.factories["model"]) or set()
+    accepted = parameter_names(p.factory("model")) or set()
     if "vocab_size" in accepted:
         extra["vocab_size"] = tokenizer.vocab_size
     model = build(p, "model", **extra)
@@ -188,8 +231,8 @@ def check_pairing(p: Plan, tokenizer: Any, model: Any) -> None:
 def build_callbacks(p: Plan) -> list[tuple[str, str, Any]]:
     """(alias, registry key, callback object) for each configured callback, in config order."""
     return [
-        (alias, spec.name, build_component(spec, p.callback_factories[alias]))
-        for alias, spec in zip(p.callback_factories, p.callbacks, strict=True)
+        (alias, spec.name, build_component(spec, p.factory(spec.where)))
+        for alias, spec in p.callbacks.items()
     ]
 
 
@@ -202,7 +245,7 @@ def training_parts(p: Plan) -> dict[str, Any]:
     from functools import partial
 
     return {
-        group: partial(p.factories[group], **p.specs[group].kwargs)
+        group: partial(p.factory(group), **p.specs[group].kwargs)
         for group in OPTIONAL_GROUPS
         if group in p.specs
     }
@@ -210,9 +253,20 @@ def training_parts(p: Plan) -> dict[str, Any]:
 
 def build_metrics(p: Plan) -> dict[str, tuple[Any, str]]:
     """alias -> (metric callable, input it scores)."""
-    return {
-        m.alias: (build_component(m.spec, p.metric_factories[m.alias]), m.input) for m in p.metrics
-    }
+    return {m.alias: (build_component(m.spec, p.factory(m.spec.where)), m.input) for m in p.metrics}
+
+
+def data_source(p: Plan) -> DataSource:
+    """What the run's token store is made from, as :func:`codex_ml.run.prepare.prepare` takes it."""
+    node = p.config["data"]
+    return DataSource(
+        loader=p.specs["data"],
+        factory=p.factory("data"),
+        eval_path=node.get(EVAL_PATH_KEY),
+        store=node.get(STORE_KEY),
+        eval_fraction=p.run.get("eval_fraction", 0.1),
+        seed=int(p.run.get("seed", 0)),
+    )
 
 
 def parameter_names(factory: Any) -> set[str] | None:

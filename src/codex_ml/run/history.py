@@ -14,6 +14,7 @@ import os
 import stat
 import sys
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -63,6 +64,47 @@ def prepend_rows(run_dir: Path, rows: Sequence[Mapping[str, Any]]) -> None:
 
 def _write_rows(run_dir: Path, rows: Sequence[Mapping[str, Any]]) -> None:
     fsio.write_atomic(Path(run_dir) / METRICS_FILE, "".join(json.dumps(r) + "\n" for r in rows))
+
+
+@dataclass(frozen=True)
+class Earlier:
+    """The resumed run's rows up to its checkpoint, and whether they are still to be written."""
+
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    to_write: bool = False  # resumed into a new directory: written once training has run
+
+    def joined(self, run_dir: Path, rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The whole history, from step 0: these rows, then ``rows`` (this run's own).
+
+        Rows still to be written are put ahead of this run's in its
+        ``metrics.jsonl`` now, so a start that fails leaves a directory with no
+        step in it.
+        """
+        if self.to_write:
+            prepend_rows(run_dir, self.rows)
+        return [*self.rows, *rows]
+
+
+def earlier_rows(resume: str | None, run_dir: Path) -> Earlier:
+    """The rows of the run that ``training.resume`` names, up to the checkpoint resumed from.
+
+    Resumed in place, the rows past that checkpoint (steps trained again) are
+    dropped from ``metrics.jsonl`` now, before the run appends to it.
+    """
+    if resume is None:
+        return Earlier()
+    from codex_ml.run.restore import find_run_dir
+    from codex_ml.run.rundir import inside
+    from codex_ml.training.checkpoint import resolve_checkpoint
+
+    source = find_run_dir(resume)
+    step = checkpoint_step(resolve_checkpoint(resume))
+    if source is None or step is None:
+        return Earlier()
+    if inside(source, run_dir):
+        truncate(run_dir, upto=step)
+        return Earlier(read_rows(run_dir, upto=step))  # already in this run's metrics.jsonl
+    return Earlier(read_rows(source, upto=step), to_write=True)
 
 
 def first_loss(rows: Sequence[Mapping[str, Any]]) -> float | None:

@@ -14,20 +14,20 @@ from typing import Any
 RECORD_DIR = ".hydra"
 
 
-def write_invocation(
+def invocation_record(
     run_dir: Path,
     cfg: Any,
     *,
     config_name: str,
     overrides: Sequence[str],
     config_dirs: Sequence[str] = (),
-) -> None:
-    """Record the unresolved config, the overrides and the preset name of a run."""
+) -> dict[str, Any]:
+    """The files of ``<run>/.hydra/`` (name -> data): the unresolved config, overrides, preset.
+
+    :meth:`codex_ml.run.outputs.RunWriter.write_invocation` writes them.
+    """
     from omegaconf import OmegaConf
 
-    from codex_ml.fsio import make_dir, write_atomic
-
-    record = make_dir(run_dir / RECORD_DIR)
     job = OmegaConf.to_container(cfg, resolve=False)
     assert isinstance(job, dict)
     job.pop("hydra", None)
@@ -43,9 +43,7 @@ def write_invocation(
             "overrides": {"task": list(overrides)},
         }
     }
-    write_atomic(record / "config.yaml", OmegaConf.to_yaml(job))
-    write_atomic(record / "overrides.yaml", OmegaConf.to_yaml(list(overrides)))
-    write_atomic(record / "hydra.yaml", OmegaConf.to_yaml(hydra))
+    return {"config.yaml": job, "overrides.yaml": list(overrides), "hydra.yaml": hydra}
 
 
 def recorded_config_dirs(run_dir: Path) -> list[str]:

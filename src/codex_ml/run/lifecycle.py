@@ -18,7 +18,8 @@ passed on to the trainer once every observer has seen the record.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -89,6 +90,23 @@ class Lifecycle:
             f"{steps} steps" if steps is not None else "before the first step",
             f" ({summary['error']})" if summary.get("error") else "",
         )
+
+    @contextmanager
+    def running(
+        self, record_failure: Callable[[dict[str, Any]], Mapping[str, Any]] | None = None
+    ) -> Iterator[None]:
+        """``train_start``, then the block; a block that raises ends the run with its failure.
+
+        ``record_failure`` writes the failure's summary (rank 0's ``summary.json``)
+        and returns it as written, which is what ``train_end`` is then given.
+        """
+        self.start()
+        try:
+            yield
+        except BaseException as error:
+            failed = self.failure_summary(error)
+            self.end(record_failure(failed) if record_failure else failed)
+            raise
 
     def failure_summary(self, error: BaseException) -> dict[str, Any]:
         """What a run that raised can still say: status, error, its last step and numbers."""

@@ -1,22 +1,29 @@
-"""What a run leaves on disk, all in its run directory.
+"""What a run leaves on disk, all in its run directory, secrets kept out.
 
 ``config.yaml`` (resolved), ``metrics.jsonl`` (one line per log step and per
-evaluation), ``summary.json``, ``samples.jsonl``, ``loss_curve.png`` and the
-trainer's ``checkpoints/``. Whole files are replaced atomically, so a run
-killed mid-write never leaves half a summary behind, and nothing is written
-through a link planted in the run directory (:mod:`codex_ml.fsio`): the
-directory is checked for links when the writer opens it, before the run
-starts, and every write refuses one again.
+evaluation), ``summary.json``, ``samples.jsonl``, ``loss_curve.png``, the
+``.hydra/`` record of the invocation and the trainer's ``checkpoints/``. Whole
+files are replaced atomically, so a run killed mid-write never leaves half a
+summary behind, and nothing is written through a link planted in the run
+directory (:mod:`codex_ml.fsio`): the directory is checked for links when the
+writer opens it, before the run starts, and every write refuses one again.
+
+A value the config read from a secret-looking environment variable
+(``${oc.env:HF_TOKEN}``) is used by the run but never written down:
+:class:`Redaction` replaces it in everything the writer writes, and in the
+config the run's hooks and callbacks are shown (:mod:`codex_ml.config.secrets`).
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from codex_ml import fsio
+from codex_ml.run.invocation import RECORD_DIR
 
 METRICS_FILE = "metrics.jsonl"
 SUMMARY_FILE = "summary.json"
@@ -43,15 +50,41 @@ def write_json(path: Path, data: Any) -> None:
     fsio.write_atomic(path, json.dumps(data, indent=2, default=str) + "\n")
 
 
+@dataclass(frozen=True)
+class Redaction:
+    """The secret values a run's config reads from the environment, and their markers."""
+
+    secrets: Mapping[str, str] = field(default_factory=dict)  # value -> variable name
+
+    @classmethod
+    def of(cls, unresolved: Any) -> Redaction:
+        """The secrets of a composed config, unresolved (an OmegaConf node or plain data)."""
+        from omegaconf import OmegaConf
+
+        from codex_ml.config.secrets import secret_values
+
+        if OmegaConf.is_config(unresolved):
+            unresolved = OmegaConf.to_container(unresolved, resolve=False)
+        return cls(secret_values(unresolved))
+
+    def __call__(self, data: Any) -> Any:
+        """A copy of ``data`` (plain containers) with every secret value replaced by a marker."""
+        from codex_ml.config.secrets import redact
+
+        return redact(data, self.secrets)
+
+
 class RunWriter:
     """Writes one run directory; also the trainer callback that appends ``metrics.jsonl``.
 
     Opening it refuses a run directory in which any of :data:`RUN_FILES` is a
     link, so a planted link stops the run before its first step, not at the end.
+    Every file it writes has ``redaction`` applied first.
     """
 
-    def __init__(self, run_dir: Path) -> None:
+    def __init__(self, run_dir: Path, redaction: Redaction | None = None) -> None:
         self.run_dir: Path = Path(run_dir)
+        self.redaction: Redaction = redaction or Redaction()
         self.run_dir.mkdir(parents=True, exist_ok=True)
         fsio.refuse_links(self.run_dir, RUN_FILES)
         self._metrics = fsio.open_append(self.run_dir / METRICS_FILE)
@@ -69,21 +102,30 @@ class RunWriter:
     def close(self) -> None:
         self._metrics.close()
 
+    def write_invocation(self, record: Mapping[str, Any]) -> None:
+        """``.hydra/``: the files of :func:`codex_ml.run.invocation.invocation_record`."""
+        from omegaconf import OmegaConf
+
+        folder = fsio.make_dir(self.run_dir / RECORD_DIR)
+        for name, data in record.items():
+            fsio.write_atomic(folder / name, OmegaConf.to_yaml(self.redaction(data)))
+
     def write_config(self, config: Mapping[str, Any]) -> None:
         from omegaconf import OmegaConf
 
-        yaml = OmegaConf.to_yaml(OmegaConf.create(dict(config)))
+        yaml = OmegaConf.to_yaml(OmegaConf.create(dict(self.redaction(config))))
         fsio.write_atomic(self.run_dir / CONFIG_FILE, yaml)
 
     def write_samples(self, samples: Sequence[Mapping[str, Any]]) -> None:
         with fsio.atomic_writer(self.run_dir / SAMPLES_FILE) as fh:
-            for sample in samples:
+            for sample in self.redaction(list(samples)):
                 fh.write(json.dumps(sample, ensure_ascii=False) + "\n")
 
-    def write_summary(self, summary: Mapping[str, Any]) -> Path:
-        path = self.run_dir / SUMMARY_FILE
-        write_json(path, summary)
-        return path
+    def write_summary(self, summary: Mapping[str, Any]) -> dict[str, Any]:
+        """Write ``summary.json``; returns it as written, for the hooks and the console."""
+        written = dict(self.redaction(summary))
+        write_json(self.run_dir / SUMMARY_FILE, written)
+        return written
 
     def plot(self, history: Sequence[Mapping[str, Any]]) -> Path | None:
         """The training (and eval) loss against the step, as a PNG."""

@@ -142,34 +142,3 @@ def _check_param(
         f"+{group}.{param}=<value>.",
         where=f"{group}.{param}",
     )
-
-
-def check_config(cfg: Any) -> dict[str, Any]:
-    """Check every component of a composed config against its factory, importing none.
-
-    Names and value types (from the factories' annotations) of presets and
-    overrides alike, so ``model.n_layer=abc`` fails in a second, before torch.
-    Returns the resolved config.
-    """
-    from codex_ml.config import spec_from
-    from codex_ml.run.assemble import RESERVED, resolve
-
-    config = resolve(cfg)
-    specs = [
-        (group, spec_from(config[group], kind, group, reserved=RESERVED.get(group, ())))
-        for group, kind in GROUP_KINDS.items()
-        if group in config
-    ]
-    specs += [
-        (group, spec_from(node, kind, f"{group}.{alias}", reserved=RESERVED.get(group, ())))
-        for group, kind in LIST_GROUPS.items()
-        for alias, node in (config.get(group) or {}).items()
-    ]
-    for group, spec in specs:
-        check_spec(
-            spec,
-            provided=("vocab_size",) if group == "model" else (),
-            internal=INTERNAL_PARAMETERS.get(group, ()),
-            load=False,
-        )
-    return config

@@ -1,4 +1,4 @@
-"""From a checked plan to its token store: ``codex-ml prepare``, and ``train`` before training.
+"""From a run's data source to its token store: ``codex-ml prepare``, and ``train`` before training.
 
 The store is named by a fingerprint of everything its ids depend on (the
 tokenizer, the data loader's key, provider, kwargs and files, the split
@@ -11,7 +11,9 @@ every training record is trained on.
 Under ``torchrun`` rank 0 opens or builds the store while the other ranks wait
 at a barrier (a key in torchrun's own rendezvous store, which rank 0 sets once
 the store is complete, or to its error if building failed); then every rank
-maps the same files.
+maps the same files. What is read from a run's config is handed in as a
+:class:`DataSource` (``codex_ml.run.assemble.data_source``), and the process's
+rank as a :class:`~codex_ml.world.Process`.
 """
 
 from __future__ import annotations
@@ -19,13 +21,13 @@ from __future__ import annotations
 import os
 import sys
 import time
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from codex_ml.config import ConfigError
-from codex_ml.run.assemble import Plan, build
+from codex_ml.config import ComponentSpec, ConfigError, build_component
+from codex_ml.world import Process
 
 #: ``data.*`` keys that codex-ml reads itself (see ``RESERVED`` in run/assemble.py).
 STORE_KEY = "store"
@@ -64,16 +66,36 @@ def default_store_root() -> Path:
     return default_root()
 
 
-def prepare(p: Plan, tokenizer: Any, *, progress: bool = True) -> Prepared:
+@dataclass(frozen=True)
+class DataSource:
+    """What a run's token store is made from: its data loader, held-out source and split."""
+
+    loader: ComponentSpec  # the data loader's key and kwargs (``data``)
+    factory: Callable[..., Iterable[str]]  # the data loader's factory
+    eval_path: str | None = None  # data.eval_path: the held-out records' own source
+    store: str | None = None  # data.store: the store's folder, instead of the cache's
+    eval_fraction: Any = 0.1  # run.eval_fraction (checked here)
+    seed: int = 0  # run.seed: which records the split holds out
+
+    def records(self, path: str | None = None) -> Iterable[str]:
+        """The data loader's records (with ``path=`` another file, as for ``eval_path``)."""
+        spec = self.loader
+        if path is not None:
+            spec = replace(spec, kwargs={**spec.kwargs, "path": path})
+        records: Iterable[str] = build_component(spec, self.factory)
+        return records
+
+
+def prepare(
+    source: DataSource, tokenizer: Any, *, process: Process, progress: bool = True
+) -> Prepared:
     """Open the run's token store, or build it (rank 0 only under torchrun)."""
     from codex_ml.data.store import check_store, open_or_build
 
     started = time.perf_counter()
-    request = _request(p, tokenizer)
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    rank = int(os.environ.get("RANK", "0"))
-    if world > 1 and rank != 0:
-        _wait_for_rank_zero(request.fingerprint)
+    request = _request(source, tokenizer)
+    if process.distributed and not process.is_main:
+        _wait_for_rank_zero(request.fingerprint, process)
         store = check_store(request.folder, request.fingerprint)
         return Prepared(store, False, time.perf_counter() - started)
     try:
@@ -87,11 +109,11 @@ def prepare(p: Plan, tokenizer: Any, *, progress: bool = True) -> Prepared:
             note=lambda message: print(f"codex-ml: {message}", file=sys.stderr),
         )
     except BaseException as exc:
-        if world > 1:
-            _tell_the_others(request.fingerprint, f"error: {' '.join(str(exc).split())}")
+        if process.distributed:
+            _tell_the_others(request.fingerprint, f"error: {' '.join(str(exc).split())}", process)
         raise
-    if world > 1:
-        _tell_the_others(request.fingerprint, "ok")
+    if process.distributed:
+        _tell_the_others(request.fingerprint, "ok", process)
     return Prepared(store, built, time.perf_counter() - started)
 
 
@@ -103,24 +125,23 @@ class _Request:
     records: Any  # () -> Iterable[(held_out, text)]
 
 
-def _request(p: Plan, tokenizer: Any) -> _Request:
+def _request(source: DataSource, tokenizer: Any) -> _Request:
     """Where the store is, what it is a function of, and how to read its records."""
     from codex_ml import __version__
     from codex_ml.data.split import assign, check_eval_fraction
     from codex_ml.data.store.fingerprint import FORMAT, digest, tokenizer_fingerprint
 
-    node = p.config["data"]
-    eval_path = node.get(EVAL_PATH_KEY)
-    train = build(p, "data")
+    eval_path = source.eval_path
+    train = source.records()
     try:
-        fraction = check_eval_fraction(p.run.get("eval_fraction", 0.1))
+        fraction = check_eval_fraction(source.eval_fraction)
     except ValueError as exc:
         raise ConfigError(str(exc), where="run.eval_fraction") from None
-    seed = int(p.run.get("seed", 0))
-    data = {"train": _data_fingerprint(p, train)}
+    seed = source.seed
+    data = {"train": _data_fingerprint(source.loader, train)}
     if eval_path not in (None, ""):
-        held_out = _eval_source(p)
-        data["eval"] = _data_fingerprint(p, held_out, path=str(eval_path))
+        held_out = source.records(path=str(eval_path))
+        data["eval"] = _data_fingerprint(source.loader, held_out, path=str(eval_path))
         split: dict[str, Any] = {"eval_path": str(eval_path)}
 
         def records() -> Iterator[tuple[bool, str]]:
@@ -140,29 +161,17 @@ def _request(p: Plan, tokenizer: Any) -> _Request:
         "split": split,
     }
     fingerprint = digest(meta)
-    named = node.get(STORE_KEY)
+    named = source.store
     folder = Path(os.path.expanduser(str(named))) if named else default_store_root() / fingerprint
     return _Request(folder.absolute(), fingerprint, meta, records)
 
 
-def _eval_source(p: Plan) -> Iterable[str]:
-    """The data loader again, with ``path=data.eval_path``."""
-    from codex_ml.config import build_component
-
-    spec = p.specs["data"]
-    kwargs = {**spec.kwargs, "path": str(p.config["data"][EVAL_PATH_KEY])}
-    return build_component(
-        type(spec)(spec.kind, spec.name, kwargs, spec.where), p.factories["data"]
-    )
-
-
-def _data_fingerprint(p: Plan, records: Any, path: str | None = None) -> dict[str, Any]:
+def _data_fingerprint(spec: ComponentSpec, records: Any, path: str | None = None) -> dict[str, Any]:
     import hashlib
 
     from codex_ml.data.store.fingerprint import data_fingerprint, files_in_kwargs
     from codex_ml.registry import get_registry
 
-    spec = p.specs["data"]
     kwargs = dict(spec.kwargs) if path is None else {**spec.kwargs, "path": path}
     entry = get_registry("data_loader").describe(spec.name).as_dict()
     provider = f"{entry.get('distribution')} {entry.get('version')} {entry.get('target')}"
@@ -181,32 +190,36 @@ def _data_fingerprint(p: Plan, records: Any, path: str | None = None) -> dict[st
     return found
 
 
-def _barrier_key(fingerprint: str) -> str:
-    attempt = os.environ.get("TORCHELASTIC_RESTART_COUNT", "0")
-    return f"codex_ml/token-store/{attempt}/{fingerprint}"
+def _barrier_key(fingerprint: str, process: Process) -> str:
+    return f"codex_ml/token-store/{process.restart_count}/{fingerprint}"
 
 
-def _rendezvous() -> Any:
+def _rendezvous(process: Process) -> Any:
     """A client of torchrun's rendezvous store (the one ``init_process_group`` joins)."""
     from datetime import timedelta
 
     from torch.distributed import TCPStore
 
+    if process.master_port is None:
+        raise ValueError(
+            f"rank {process.rank} of {process.world_size}: MASTER_PORT is not set, so the "
+            "token store cannot be shared between the ranks; start the run with torchrun."
+        )
     return TCPStore(
-        os.environ.get("MASTER_ADDR", "localhost"),
-        int(os.environ["MASTER_PORT"]),
+        process.master_addr,
+        process.master_port,
         is_master=False,
         timeout=timedelta(seconds=BARRIER_TIMEOUT_S),
     )
 
 
-def _tell_the_others(fingerprint: str, outcome: str) -> None:
-    _rendezvous().set(_barrier_key(fingerprint), outcome)
+def _tell_the_others(fingerprint: str, outcome: str, process: Process) -> None:
+    _rendezvous(process).set(_barrier_key(fingerprint, process), outcome)
 
 
-def _wait_for_rank_zero(fingerprint: str) -> None:
-    key = _barrier_key(fingerprint)
-    store = _rendezvous()
+def _wait_for_rank_zero(fingerprint: str, process: Process) -> None:
+    key = _barrier_key(fingerprint, process)
+    store = _rendezvous(process)
     store.wait([key])
     outcome = store.get(key).decode("utf-8", "replace")
     if outcome != "ok":
@@ -214,44 +227,3 @@ def _wait_for_rank_zero(fingerprint: str) -> None:
         raise ValueError(
             f"rank 0 could not prepare the token store: {outcome.removeprefix('error: ')}"
         )
-
-
-@dataclass(frozen=True)
-class RunData:
-    """What a training run gets from its data: the trainer's inputs and what scoring reads."""
-
-    train: Any  # a TokenSplit, or a list of text records for a trainer without token ids
-    eval: Any | None  # likewise; None when nothing is held out
-    eval_texts: list[str]  # held-out records as text (bounded), for the text metrics
-    summary: dict[str, Any]  # summary.json's "data"
-
-
-def run_data(p: Plan, tokenizer: Any, *, progress: bool) -> RunData:
-    """The token store's splits for a trainer that reads token ids, else records as before.
-
-    A trainer says it reads token ids with a true ``reads_token_ids`` attribute
-    (the functional trainer does); any other trainer keeps getting lists of
-    text records, split by the same rule, since it may rely on them.
-    """
-    from codex_ml.data.store import TokenSplit
-    from codex_ml.run.assemble import split_records
-
-    if not getattr(p.factories["training"], "reads_token_ids", False):
-        train, held_out = split_records(
-            build(p, "data"),
-            eval_fraction=float(p.run.get("eval_fraction", 0.1)),
-            seed=int(p.run.get("seed", 0)),
-        )
-        counts = {"records": len(train) + len(held_out), "train": len(train), "eval": len(held_out)}
-        return RunData(train, held_out or None, held_out, counts)
-    prepared = prepare(p, tokenizer, progress=progress)
-    store = prepared.store
-    records = {split: store.records(split) for split in ("train", "eval")}
-    summary = {
-        "records": records["train"] + records["eval"],
-        "train": records["train"],
-        "eval": records["eval"],
-        "store": prepared.as_dict(),
-    }
-    held_out = TokenSplit(store, "eval") if store.tokens("eval") else None
-    return RunData(TokenSplit(store, "train"), held_out, store.eval_texts(), summary)

@@ -5,9 +5,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from codex_ml.config import ConfigError
+
+if TYPE_CHECKING:
+    from codex_ml.run.assemble import Plan
 
 
 @dataclass(frozen=True)
@@ -148,7 +151,7 @@ def compose_run(
     return resolve(cfg)
 
 
-def restore_model(config: dict[str, Any], checkpoint: Path) -> tuple[Any, Any, Any]:
+def restore_model(config: dict[str, Any], checkpoint: Path) -> tuple[Plan, Any, Any]:
     """(plan, tokenizer, model) with the checkpoint's weights loaded."""
     from codex_ml.run.assemble import build, build_model, plan
     from codex_ml.training.checkpoint import load_checkpoint

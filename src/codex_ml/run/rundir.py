@@ -104,6 +104,15 @@ def _read_pid(fd: int) -> str:
     return text if text.isdigit() else "unknown"
 
 
+def inside(path: Path, folder: Path) -> bool:
+    """Whether ``path`` is ``folder`` or in it (a run resumed in place)."""
+    try:
+        path.resolve().relative_to(folder.resolve())
+    except ValueError:
+        return False
+    return True
+
+
 def check_not_in_use(target: Path) -> None:
     """Refuse to read a run (``training.resume``) that a live process is still writing."""
     for folder in (target, *list(target.parents)[:3]):

@@ -1,33 +1,196 @@
-"""The training job behind ``codex-ml train``: one function from config to run directory."""
+"""The training job behind ``codex-ml train``: from one checked plan to its run directory.
+
+:func:`train_job` reads top to bottom, one stage a function: build the parts
+(data first, then the model, the trainer and what scores it), train (the
+trainer watched by the progress bar, ``metrics.jsonl`` and the lifecycle
+hooks), score the trained model, and summarise the run in ``summary.json``.
+Under ``torchrun`` every rank builds and trains; rank 0 alone writes the run
+directory, scores and summarises. Composing and checking the config, and
+printing the outcome, are the command line's (:mod:`codex_ml.cli.train`).
+"""
 
 from __future__ import annotations
 
 import logging
-import os
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Sequence
+from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from codex_ml.config import ConfigError
 from codex_ml.plugins.lifecycle import RunInfo
 from codex_ml.run.assemble import (
+    Plan,
     build,
     build_callbacks,
     build_metrics,
     build_model,
+    data_source,
     parameter_names,
-    plan,
-    resolve,
+    split_records,
     training_parts,
 )
-from codex_ml.run.history import first_loss, latest_eval
+from codex_ml.run.history import Earlier, earlier_rows, first_loss, latest_eval
+from codex_ml.run.invocation import invocation_record
 from codex_ml.run.lifecycle import Lifecycle
-from codex_ml.run.outputs import RunWriter, package_versions
-from codex_ml.run.prepare import run_data
-from codex_ml.run.restore import resume_command
+from codex_ml.run.outputs import Redaction, RunWriter, package_versions
+from codex_ml.run.prepare import prepare
+from codex_ml.run.progress import ProgressBar
+from codex_ml.run.progress import wanted as progress_wanted
+from codex_ml.run.rundir import check_not_in_use, inside
+from codex_ml.run.scoring import score
 from codex_ml.training.errors import StopTraining
+from codex_ml.training.result import TrainResult
+from codex_ml.world import Process
+
+if TYPE_CHECKING:
+    from omegaconf import DictConfig
+
+
+@dataclass(frozen=True)
+class TrainJob:
+    """One run: its checked plan, its directory, how it was asked for, and this process."""
+
+    plan: Plan
+    cfg: DictConfig  # the composed config, unresolved: recorded in .hydra/, read for secrets
+    run_dir: Path
+    config_name: str
+    overrides: Sequence[str]
+    config_dirs: Sequence[str]
+    process: Process
+
+    @property
+    def show_progress(self) -> bool:
+        """Progress bars on rank 0, where ``run.progress`` asks for them."""
+        return self.process.is_main and progress_wanted(self.plan.run.get("progress", "auto"))
+
+
+@dataclass(frozen=True)
+class Finished:
+    """How a job ended: its exit status and, on rank 0, the summary as written."""
+
+    status: int
+    summary: dict[str, Any] | None
+
+
+@dataclass(frozen=True)
+class RunData:
+    """What a training run gets from its data: the trainer's inputs and what scoring reads."""
+
+    train: Any  # a TokenSplit, or a list of text records for a trainer without token ids
+    eval: Any | None  # likewise; None when nothing is held out
+    eval_texts: list[str]  # held-out records as text (bounded), for the text metrics
+    summary: dict[str, Any]  # summary.json's "data"
+
+
+@dataclass(frozen=True)
+class Parts:
+    """A run's components, built and ready to train."""
+
+    tokenizer: Any
+    data: RunData
+    model: Any
+    trainer: Callable[..., Any]
+    metrics: dict[str, tuple[Any, str]]  # alias -> (metric, the input it scores)
+    reward_model: Any
+    callbacks: list[tuple[str, str, Any]]  # the configured ones: (alias, registry key, object)
+    resume: str | None  # training.resume: the run or checkpoint this run continues
+
+
+def train_job(job: TrainJob) -> Finished:
+    """Build the parts, train, then (rank 0) score and summarise; returns how the run ended."""
+    started = time.perf_counter()
+    redaction = Redaction.of(job.cfg)
+    parts = build_parts(job)
+    info = RunInfo(
+        job.run_dir,
+        redaction(job.plan.config),
+        rank=job.process.rank,
+        world_size=job.process.world_size,
+    )
+    lifecycle = Lifecycle.for_run(info, parts.callbacks)
+    if not job.process.is_main:
+        return train_beside_rank_zero(job, parts, lifecycle)
+    earlier = earlier_rows(parts.resume, job.run_dir)  # before metrics.jsonl is appended to
+    writer = open_run_directory(job, redaction)
+    result = train(job, parts, lifecycle, writer)
+    history = earlier.joined(job.run_dir, result.history)
+    report = score_model(job, parts, writer) if not result.interrupted else {"metrics": {}}
+    summary = summarise(
+        job,
+        parts,
+        result,
+        history=history,
+        earlier=earlier,
+        report=report,
+        loss_curve=writer.plot(history),
+        faults=lifecycle.faults,
+        started=started,
+    )
+    written = writer.write_summary(summary)
+    lifecycle.end(written)
+    return Finished(result.exit_status, written)
+
+
+# --- build the parts -----------------------------------------------------------------------------
+
+
+def build_parts(job: TrainJob) -> Parts:
+    """Every component of the run, the data first: a bad data file fails before a model loads."""
+    plan = job.plan
+    plan.load_factories()  # all imported first: a missing extra is named before data is read
+    resume = resume_target(plan.config["training"].get("resume"))
+    if resume is not None and not inside(Path(resume), job.run_dir):
+        check_not_in_use(Path(resume))
+    tokenizer = build(plan, "tokenizer")
+    data = run_data(plan, tokenizer, job.process, progress=job.show_progress)
+    model = build_model(plan, tokenizer)
+    trainer = build(plan, "training", **trainer_extras(plan, job.run_dir, resume))
+    return Parts(
+        tokenizer=tokenizer,
+        data=data,
+        model=model,
+        trainer=trainer,
+        metrics=build_metrics(plan),
+        reward_model=build(plan, "reward_model"),
+        callbacks=build_callbacks(plan),
+        resume=resume,
+    )
+
+
+def run_data(plan: Plan, tokenizer: Any, process: Process, *, progress: bool) -> RunData:
+    """The token store's splits for a trainer that reads token ids, else records as before.
+
+    A trainer says it reads token ids with a true ``reads_token_ids`` attribute
+    (the functional trainer does); any other trainer keeps getting lists of
+    text records, split by the same rule, since it may rely on them.
+    """
+    from codex_ml.data.store import TokenSplit
+
+    if not getattr(plan.factory("training"), "reads_token_ids", False):
+        train, held_out = split_records(
+            build(plan, "data"),
+            eval_fraction=float(plan.run.get("eval_fraction", 0.1)),
+            seed=int(plan.run.get("seed", 0)),
+        )
+        counts = {"records": len(train) + len(held_out), "train": len(train), "eval": len(held_out)}
+        return RunData(train, held_out or None, held_out, counts)
+    prepared = prepare(data_source(plan), tokenizer, process=process, progress=progress)
+    store = prepared.store
+    records = {split: store.records(split) for split in ("train", "eval")}
+    summary = {
+        "records": records["train"] + records["eval"],
+        "train": records["train"],
+        "eval": records["eval"],
+        "store": prepared.as_dict(),
+    }
+    eval_split = TokenSplit(store, "eval") if store.tokens("eval") else None
+    return RunData(TokenSplit(store, "train"), eval_split, store.eval_texts(), summary)
+
+
+# --- what the plan's settings mean for the parts -------------------------------------------------
 
 
 def resume_target(value: Any) -> str | None:
@@ -44,33 +207,9 @@ def resume_target(value: Any) -> str | None:
     return str(path)
 
 
-def provenance(p: Any, model: Any = None) -> dict[str, Any]:
-    """Registry key, kwargs and provenance of every component the run used.
-
-    The model's architecture (its ``config.model_type``) is recorded beside its
-    key, since one key (``hf``) can load many architectures.
-    """
-    from codex_ml.registry import get_registry
-
-    used = {group: spec for group, spec in p.specs.items()}
-    used.update({f"metrics.{m.alias}": m.spec for m in p.metrics})
-    used.update({spec.where: spec for spec in p.callbacks})
-    components = {
-        where: {
-            **get_registry(spec.kind).describe(spec.name).as_dict(),
-            "kwargs": spec.kwargs,
-        }
-        for where, spec in used.items()
-    }
-    model_type = getattr(getattr(model, "config", None), "model_type", None)
-    if isinstance(model_type, str) and "model" in components:
-        components["model"]["model_type"] = model_type
-    return components
-
-
-def trainer_extras(p: Any, run_dir: Path, resume: str | None) -> dict[str, Any]:
+def trainer_extras(p: Plan, run_dir: Path, resume: str | None) -> dict[str, Any]:
     """``output_dir``/``resume_from`` for trainers that take them (third-party ones may not)."""
-    accepted = parameter_names(p.factories["training"])
+    accepted = parameter_names(p.factory("training"))
     extras: dict[str, Any] = {}
     if accepted is None or "output_dir" in accepted:
         extras["output_dir"] = str(run_dir)
@@ -97,291 +236,155 @@ def trainer_extras(p: Any, run_dir: Path, resume: str | None) -> dict[str, Any]:
     return extras
 
 
-@dataclass
-class Outcome:
-    """What any trainer returned, read by attribute or by key (a TrainResult, a dict...)."""
-
-    history: list[dict[str, Any]]
-    final_metrics: dict[str, Any]
-    steps: int | None = None
-    tokens_seen: int | None = None
-    wall_time: float | None = None
-    checkpoint: Any = None
-    interrupted: bool = False
-    first_loss: float | None = None
-    stop_signal: str | None = None  # SIGINT or SIGTERM, for a run stopped at a checkpoint
-    stopped: bool = False  # ended early by a callback's StopTraining
-    stop_reason: str | None = None
-
-    @classmethod
-    def of(cls, result: Any) -> Outcome:
-        def read(name: str, default: Any = None) -> Any:
-            if isinstance(result, Mapping):
-                return result.get(name, default)
-            return getattr(result, name, default)
-
-        history = list(read("history", []) or [])
-        losses = [r["loss"] for r in history if isinstance(r, Mapping) and "loss" in r]
-        logged_steps = [r["step"] for r in history if isinstance(r, Mapping) and "step" in r]
-        return cls(
-            history=history,
-            final_metrics=dict(read("final_metrics", {}) or {}),
-            steps=read("steps", max(logged_steps, default=None)),
-            tokens_seen=read("tokens_seen"),
-            wall_time=read("wall_time"),
-            checkpoint=read("checkpoint"),
-            interrupted=bool(read("interrupted", False)),
-            first_loss=read("first_loss", losses[0] if losses else None),
-            stop_signal=read("stop_signal"),
-            stopped=bool(read("stopped", False)),
-            stop_reason=read("stop_reason"),
-        )
-
-    @classmethod
-    def stopped_by(cls, request: Any, records: list[dict[str, Any]]) -> Outcome:
-        """A trainer let a callback's StopTraining through: what the run saw is its history."""
-        outcome = cls.of({"history": records})
-        outcome.stopped, outcome.stop_reason = True, request.reason
-        return outcome
-
-    @property
-    def status(self) -> str:
-        return "interrupted" if self.interrupted else "stopped" if self.stopped else "completed"
-
-    @property
-    def exit_status(self) -> int:
-        """0, or 128 + the signal that stopped the run at a checkpoint (130, 143)."""
-        from codex_ml.training.interrupt import exit_status
-
-        return exit_status(self.stop_signal) if self.interrupted else 0
+# --- train ---------------------------------------------------------------------------------------
 
 
-def train_job(
-    cfg: Any,
-    *,
-    run_dir: Path,
-    config_name: str,
-    overrides: Sequence[str],
-    config_dirs: Sequence[str] = (),
-) -> int:
-    """Compose -> check -> build -> train -> score -> write; returns the exit status."""
-    from omegaconf import OmegaConf
-
-    from codex_ml.config.secrets import redact, secret_values
-    from codex_ml.models.parameters import count_parameters
-    from codex_ml.run.invocation import write_invocation
-    from codex_ml.run.progress import ProgressBar
-    from codex_ml.run.progress import wanted as progress_wanted
-    from codex_ml.run.rundir import check_not_in_use
-    from codex_ml.run.scoring import score
-
-    started = time.perf_counter()
-    secrets = secret_values(OmegaConf.to_container(cfg, resolve=False))
-    config = resolve(cfg)
-    p = plan(config)
-    resume = resume_target(config["training"].get("resume"))
-    if resume is not None and not _inside(Path(resume), run_dir):
-        check_not_in_use(Path(resume))
-    settings = p.run
-    rank, world_size = int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
-    main_process = rank == 0
-    show_progress = main_process and progress_wanted(settings.get("progress", "auto"))
-
-    # Data first: a wrong or empty data file is found before a large model is loaded.
-    tokenizer = build(p, "tokenizer")
-    data = run_data(p, tokenizer, progress=show_progress)
-    eval_records = data.eval_texts
-    model = build_model(p, tokenizer)
-    trainer = build(p, "training", **trainer_extras(p, run_dir, resume))
-    metrics = build_metrics(p)
-    reward_model = build(p, "reward_model")
-    lifecycle = Lifecycle.for_run(
-        RunInfo(run_dir, redact(config, secrets), rank=rank, world_size=world_size),
-        build_callbacks(p),
+def open_run_directory(job: TrainJob, redaction: Redaction) -> RunWriter:
+    """Rank 0's writer of the run directory, with the invocation and the config written."""
+    writer = RunWriter(job.run_dir, redaction)
+    record = invocation_record(
+        job.run_dir,
+        job.cfg,
+        config_name=job.config_name,
+        overrides=job.overrides,
+        config_dirs=job.config_dirs,
     )
+    writer.write_invocation(record)
+    writer.write_config(job.plan.config)
+    return writer
 
-    earlier, to_write = _earlier_history(resume, run_dir) if main_process else ([], False)
-    writer = RunWriter(run_dir) if main_process else None
-    progress = ProgressBar(int(config["training"].get("max_steps", 0)), enabled=show_progress)
-    # The console (bar and eval lines) and the files are rank 0's; hooks see every rank.
-    callbacks = [*([progress, writer] if writer else []), lifecycle]
-    if writer:
-        write_invocation(
-            run_dir, cfg, config_name=config_name, overrides=overrides, config_dirs=config_dirs
-        )
-        writer.write_config(redact(config, secrets))
-    lifecycle.start()
-    try:
-        result = Outcome.of(trainer(model, tokenizer, data.train, data.eval, callbacks=callbacks))
-    except StopTraining as request:  # a third-party trainer that does not catch it
-        result = Outcome.stopped_by(request, lifecycle.records)
-    except BaseException as error:
-        failed = lifecycle.failure_summary(error)
-        if writer:
-            writer.write_summary(redact(failed, secrets))
-        lifecycle.end(failed)
-        raise
-    finally:
-        progress.close()
-        if writer:
-            writer.close()
-    if writer is None:  # another rank: its part of the summary, for its lifecycle hooks
-        lifecycle.end(
-            {
-                "status": result.status,
-                "run_dir": str(run_dir),
-                "steps": result.steps,
-                "final_metrics": result.final_metrics,
-                "faults": lifecycle.faults,
-            }
-        )
-        return result.exit_status
-    if to_write:
-        from codex_ml.run.history import prepend_rows
 
-        prepend_rows(run_dir, earlier)
-    history = [*earlier, *result.history]
+def train(job: TrainJob, parts: Parts, lifecycle: Lifecycle, writer: RunWriter) -> TrainResult:
+    """Rank 0 trains, watched by the progress bar, ``metrics.jsonl`` and the lifecycle hooks.
 
-    report: dict[str, Any] = {"metrics": {}, "samples": []}
-    if not result.interrupted:
-        scoring = {
-            **settings,
-            "block_size": config["training"].get("block_size", 128),
-            "batch_size": config["training"].get("batch_size", 8),
+    A run that fails leaves a summary saying so (and how far it got).
+    """
+    max_steps = int(job.plan.config["training"].get("max_steps", 0))
+    progress = ProgressBar(max_steps, enabled=job.show_progress)
+    with closing(writer), closing(progress), lifecycle.running(writer.write_summary):
+        return call_trainer(parts, [progress, writer], lifecycle)
+
+
+def train_beside_rank_zero(job: TrainJob, parts: Parts, lifecycle: Lifecycle) -> Finished:
+    """Another rank under torchrun trains too; the console and the files are rank 0's.
+
+    Its hooks are told its own part of the summary.
+    """
+    with lifecycle.running():
+        result = call_trainer(parts, [], lifecycle)
+    lifecycle.end(
+        {
+            "status": result.status,
+            "run_dir": str(job.run_dir),
+            "steps": result.steps,
+            "final_metrics": result.final_metrics,
+            "faults": lifecycle.faults,
         }
-        report = score(model, tokenizer, eval_records, metrics, reward_model, scoring)
-        writer.write_samples(report["samples"])
-    plot = writer.plot(history)
-    summary = {
+    )
+    return Finished(result.exit_status, None)
+
+
+def call_trainer(
+    parts: Parts, watchers: Sequence[Callable[..., Any]], lifecycle: Lifecycle
+) -> TrainResult:
+    """The trainer's run, with the lifecycle last among its callbacks, read into a TrainResult."""
+    try:
+        returned = parts.trainer(
+            parts.model,
+            parts.tokenizer,
+            parts.data.train,
+            parts.data.eval,
+            callbacks=[*watchers, lifecycle],
+        )
+    except StopTraining as request:  # a third-party trainer that does not catch it
+        return TrainResult.stopped_by(request, lifecycle.records)
+    return TrainResult.of(returned)
+
+
+# --- score and summarise -------------------------------------------------------------------------
+
+
+def score_model(job: TrainJob, parts: Parts, writer: RunWriter) -> dict[str, Any]:
+    """Every metric and the reward model on the trained model; the samples in samples.jsonl."""
+    training = job.plan.config["training"]
+    settings = {
+        **job.plan.run,
+        "block_size": training.get("block_size", 128),
+        "batch_size": training.get("batch_size", 8),
+    }
+    report = score(
+        parts.model,
+        parts.tokenizer,
+        parts.data.eval_texts,
+        parts.metrics,
+        parts.reward_model,
+        settings,
+    )
+    writer.write_samples(report["samples"])
+    return report
+
+
+def summarise(
+    job: TrainJob,
+    parts: Parts,
+    result: TrainResult,
+    *,
+    history: list[dict[str, Any]],
+    earlier: Earlier,
+    report: dict[str, Any],
+    loss_curve: Path | None,
+    faults: list[str],
+    started: float,
+) -> dict[str, Any]:
+    """``summary.json``: what the run did and scored, what it used, and what it cost."""
+    from codex_ml.models.parameters import count_parameters
+
+    return {
         "status": result.status,
         "signal": result.stop_signal,
         "stop_reason": result.stop_reason,
-        "run_dir": str(run_dir),
-        "config_name": config_name,
-        "overrides": list(overrides),
-        "first_loss": first_loss(history) if earlier else result.first_loss,
-        "resumed_from": resume,
+        "run_dir": str(job.run_dir),
+        "config_name": job.config_name,
+        "overrides": list(job.overrides),
+        "first_loss": first_loss(history) if earlier.rows else result.first_loss,
+        "resumed_from": parts.resume,
         "last_eval_step": (latest_eval(history) or {}).get("step"),
         "final_metrics": result.final_metrics,
         "metrics": report["metrics"],
         "reward": report.get("reward"),
         "steps": result.steps,
         "tokens_seen": result.tokens_seen,
-        "parameters": count_parameters(model),
+        "parameters": count_parameters(parts.model),
         "train_seconds": result.wall_time,
         "wall_seconds": time.perf_counter() - started,
         "checkpoint": str(result.checkpoint) if result.checkpoint else None,
-        "loss_curve": str(plot) if plot else None,
-        "data": data.summary,
-        "components": provenance(p, model),
+        "loss_curve": str(loss_curve) if loss_curve else None,
+        "data": parts.data.summary,
+        "components": provenance(job.plan, parts.model),
         "versions": package_versions(),
-        "faults": lifecycle.faults,  # callbacks and hooks switched off, and why
+        "faults": faults,  # callbacks and hooks switched off, and why
     }
-    summary = redact(summary, secrets)
-    writer.write_summary(summary)
-    lifecycle.end(summary)
-    _print_outcome(summary, run_dir)
-    return result.exit_status
 
 
-def _inside(path: Path, folder: Path) -> bool:
-    """Whether ``path`` is ``folder`` or in it (a run resumed in place)."""
-    try:
-        path.resolve().relative_to(folder.resolve())
-    except ValueError:
-        return False
-    return True
+def provenance(p: Plan, model: Any = None) -> dict[str, Any]:
+    """Registry key, kwargs and provenance of every component the run used.
 
-
-def _earlier_history(resume: str | None, run_dir: Path) -> tuple[list[dict[str, Any]], bool]:
-    """The resumed run's rows up to the checkpoint it resumes from.
-
-    Resumed in place, the rows past that checkpoint (steps trained again) are
-    dropped from ``metrics.jsonl`` now; into a new directory, the rows are
-    written ahead of the new ones once training has run (:func:`prepend_rows`),
-    so that a start that fails leaves a directory with no step in it. Returns
-    the rows and whether they still have to be written.
+    The model's architecture (its ``config.model_type``) is recorded beside its
+    key, since one key (``hf``) can load many architectures.
     """
-    if resume is None:
-        return [], False
-    from codex_ml.run.history import checkpoint_step, read_rows, truncate
-    from codex_ml.run.restore import find_run_dir
-    from codex_ml.training.checkpoint import resolve_checkpoint
+    from codex_ml.registry import get_registry
 
-    source = find_run_dir(resume)
-    step = checkpoint_step(resolve_checkpoint(resume))
-    if source is None or step is None:
-        return [], False
-    if _inside(source, run_dir):
-        truncate(run_dir, upto=step)
-        return read_rows(run_dir, upto=step), False  # already in this run's metrics.jsonl
-    return read_rows(source, upto=step), True
-
-
-def _print_outcome(summary: dict[str, Any], run_dir: Path) -> None:
-    """Status, each number once, what was skipped and why, and how to go on."""
-    print(
-        f"{summary['status']}: {summary['steps']} steps, {summary['tokens_seen'] or 0:,} tokens, "
-        f"{summary['wall_seconds']:.1f}s"
-    )
-    final = {k: v for k, v in summary["final_metrics"].items() if isinstance(v, float)}
-    stale = {k: final.pop(k) for k in list(final) if k.startswith("eval_") and _stale(summary)}
-    shown = {k: f"{v:.4g}" for k, v in final.items()}
-    skipped: dict[str, list[str]] = {}
-    for alias, value in summary["metrics"].items():
-        key = summary["components"].get(f"metrics.{alias}", {}).get("key", alias)
-        if isinstance(value, float) and shown.get(f"eval_{key}") != f"{value:.4g}":
-            shown[alias] = f"{value:.4g}"  # not when it repeats the trainer's eval number
-        elif isinstance(value, dict) and "skipped" in value:
-            skipped.setdefault(_reason(str(value["skipped"])), []).append(alias)
-    if shown:
-        print("  " + "  ".join(f"{k}={v}" for k, v in shown.items()))
-    if stale:
-        numbers = "  ".join(f"{k}={v:.4g}" for k, v in stale.items())
-        print(f"  last evaluation (step {summary['last_eval_step']}): {numbers}")
-    if skipped:
-        print("  skipped: " + "; ".join(f"{', '.join(n)} ({r})" for r, n in skipped.items()))
-    if summary.get("reward"):
-        print(f"  {_reward_line(summary)}")
-    if summary["status"] == "stopped":
-        print(f"  stopped early: {summary.get('stop_reason')}")
-    if summary.get("faults"):
-        print(f"  switched off after a fault: {len(summary['faults'])} (see train.log)")
-    if summary["status"] == "interrupted":
-        print(f"  resume with: {resume_command(run_dir)}")
-    print(f"run directory: {run_dir}")
-
-
-def _reward_line(summary: dict[str, Any]) -> str:
-    """The samples' reward and which rules gave it (or that none fired)."""
-    reward = summary["reward"]
-    key = summary["components"].get("reward_model", {}).get("key", "the reward model")
-    spread = ", ".join(f"{name} {reward[name]:+.3f}" for name in ("mean", "min", "max"))
-    head = f"reward ({key}): {spread}"
-    terms = reward.get("terms")
-    if terms is None:
-        return head
-    if not terms:
-        return f"{head}; no rule fired for any sample"
-    rules = ", ".join(f"{rule} {value:+.3f}" for rule, value in terms.items())
-    return f"{head}; mean per rule: {rules} (each sample's in samples.jsonl)"
-
-
-def _stale(summary: dict[str, Any]) -> bool:
-    """An interrupted run whose last evaluation is older than its last step."""
-    last = summary.get("last_eval_step")
-    return summary["status"] == "interrupted" and last is not None and last < summary["steps"]
-
-
-#: Words that say in short why a metric was skipped, by what its reason mentions.
-_SKIP_WORDS = (
-    ("reference", "no references"),
-    ("generation", "no generations"),
-    ("sample", "no samples"),
-    ("eval", "no eval data"),
-)
-
-
-def _reason(text: str) -> str:
-    lowered = text.lower()
-    return next((word for key, word in _SKIP_WORDS if key in lowered), text.split(".")[0])
+    used = {group: spec for group, spec in p.specs.items()}
+    used.update({f"metrics.{m.alias}": m.spec for m in p.metrics})
+    used.update({spec.where: spec for spec in p.callbacks.values()})
+    components = {
+        where: {
+            **get_registry(spec.kind).describe(spec.name).as_dict(),
+            "kwargs": spec.kwargs,
+        }
+        for where, spec in used.items()
+    }
+    model_type = getattr(getattr(model, "config", None), "model_type", None)
+    if isinstance(model_type, str) and "model" in components:
+        components["model"]["model_type"] = model_type
+    return components

@@ -27,7 +27,8 @@ if TYPE_CHECKING:
         load_checkpoint,
         save_checkpoint,
     )
-    from codex_ml.training.functional import FunctionalTrainer, TrainResult
+    from codex_ml.training.functional import FunctionalTrainer
+    from codex_ml.training.result import TrainResult
 
 __all__ = [
     "Checkpoint",
@@ -48,7 +49,7 @@ _LAZY = {
     "load_checkpoint": "codex_ml.training.checkpoint",
     "save_checkpoint": "codex_ml.training.checkpoint",
     "FunctionalTrainer": "codex_ml.training.functional",
-    "TrainResult": "codex_ml.training.functional",
+    "TrainResult": "codex_ml.training.result",
 }
 
 

@@ -1,9 +1,10 @@
 """Data parallelism under ``torchrun``, and nothing at all without it.
 
-Started by ``torchrun`` (``WORLD_SIZE`` > 1), a run joins the process group
-(NCCL on CUDA, Gloo on CPU), wraps the model in DistributedDataParallel and
-lets only rank 0 write files and report. Otherwise :class:`World` is a single
-process and no ``torch.distributed`` call is made.
+Started by ``torchrun`` (several processes, as :mod:`codex_ml.world` reads
+them), a run joins the process group (NCCL on CUDA, Gloo on CPU), wraps the
+model in DistributedDataParallel and lets only rank 0 write files and report.
+Otherwise :class:`World` is a single process and no ``torch.distributed`` call
+is made.
 
 Stopping such a run: ``torchrun`` forwards the ``SIGTERM`` or ``SIGINT`` it
 gets to every worker, but a scheduler may signal only some of them, and the
@@ -35,6 +36,8 @@ import torch
 import torch.distributed as dist
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
+
+from codex_ml.world import this_process
 
 
 @dataclass(frozen=True)
@@ -83,14 +86,6 @@ class World:
         return int(vote.item())
 
 
-def _env_int(name: str, default: int) -> int:
-    value = os.environ.get(name, "")
-    try:
-        return int(value) if value else default
-    except ValueError:
-        raise ValueError(f"Environment variable {name}={value!r} is not an integer.") from None
-
-
 @contextmanager
 def distributed_world(device: torch.device) -> Iterator[World]:
     """The :class:`World` of this process, joined to (and, at the end, out of) its group.
@@ -99,11 +94,8 @@ def distributed_world(device: torch.device) -> Iterator[World]:
     closed with a barrier first: a rank that tears down while another still
     talks to it can crash the job.
     """
-    world = World(
-        rank=_env_int("RANK", 0),
-        local_rank=_env_int("LOCAL_RANK", 0),
-        size=_env_int("WORLD_SIZE", 1),
-    )
+    process = this_process()  # the one reader of torchrun's environment
+    world = World(rank=process.rank, local_rank=process.local_rank, size=process.world_size)
     if not world.distributed:
         yield world
         return

@@ -1,8 +1,9 @@
 """The ``offline:functional`` trainer: a plain PyTorch causal-LM training loop.
 
-Read top to bottom: the trainer's settings (:class:`FunctionalTrainer`), what a
-run returns (:class:`TrainResult`), one optimiser step (:func:`train_step`),
-then the loop (:class:`_Run`) that logs, evaluates, checkpoints and stops.
+Read top to bottom: the trainer's settings (:class:`FunctionalTrainer`), one
+optimiser step (:func:`train_step`), then the loop (:class:`_Run`) that logs,
+evaluates, checkpoints and stops; what a run returns is a
+:class:`~codex_ml.training.result.TrainResult`.
 
 The loop is written for speed as much as for reading: data small enough is moved
 to the device once and batches are drawn there (a large token store stays
@@ -40,6 +41,7 @@ from codex_ml.training.interrupt import GracefulInterrupt
 from codex_ml.training.optim import adamw, optimizer_for, set_lr
 from codex_ml.training.parallel import STRATEGIES, RunModel
 from codex_ml.training.precision import autocast_for, check_precision, grad_scaler_for
+from codex_ml.training.result import TrainResult
 from codex_ml.training.runtime import torch_threads
 from codex_ml.training.schedules import Schedule, cosine
 
@@ -47,23 +49,6 @@ Callback = Callable[[dict[str, Any]], None]
 
 #: The stop code of a callback's StopTraining, agreed like a signal number (which outranks it).
 _STOP_REQUESTED = 1
-
-
-@dataclass
-class TrainResult:
-    """What a training run returns."""
-
-    history: list[dict[str, Any]]  # log and eval records, in order
-    final_metrics: dict[str, float]  # train_loss, and eval_loss/eval_ppl/eval_accuracy@token
-    steps: int  # optimiser steps completed, counting those before a resume
-    tokens_seen: int  # training tokens consumed, over all processes
-    wall_time: float  # seconds spent in this call
-    checkpoint: Path | None  # the last checkpoint written or resumed from
-    interrupted: bool  # stopped early by Ctrl-C or SIGTERM (after saving, with output_dir)
-    first_loss: float | None  # training loss of this call's first step
-    stop_signal: str | None = None  # "SIGINT" or "SIGTERM" when interrupted (any rank's)
-    stopped: bool = False  # ended early by a callback's StopTraining (after saving)
-    stop_reason: str | None = None  # the StopTraining message, when stopped
 
 
 @dataclass(frozen=True, kw_only=True)
