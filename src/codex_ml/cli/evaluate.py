@@ -27,7 +27,11 @@ def run(argv: Sequence[str]) -> int:
     from codex_ml.cli.errors import report
 
     try:
+        from codex_ml.registry.faults import plugin_faults
         from codex_ml.run.evaluate import evaluate_job
+        from codex_ml.run.plugin_faults import warn
+
+        warn("evaluate", plugin_faults())
 
         result = evaluate_job(args.target, args.overrides, args.output, args.config_dir)
     except Exception as exc:

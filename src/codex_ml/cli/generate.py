@@ -23,7 +23,11 @@ def run(argv: Sequence[str]) -> int:
     from codex_ml.cli.errors import report
 
     try:
+        from codex_ml.registry.faults import plugin_faults
         from codex_ml.run.evaluate import generate_job
+        from codex_ml.run.plugin_faults import warn
+
+        warn("generate", plugin_faults())
 
         samples = generate_job(
             args.target,

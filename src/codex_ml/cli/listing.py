@@ -8,8 +8,7 @@ screen. ``--json`` output is escaped by JSON itself.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+from codex_ml.registry.faults import distinct_problems
 
 __all__ = ["distinct_problems", "shown"]
 
@@ -23,12 +22,3 @@ def shown(text: object) -> str:
         char if char.isprintable() else char.encode("unicode_escape").decode("ascii")
         for char in text
     )
-
-
-def distinct_problems(registries: Sequence[Any]) -> list[str]:
-    """Each distinct discovery fault once, across the registries given."""
-    seen: dict[str, None] = {}
-    for registry in registries:
-        for problem in registry.problems():
-            seen.setdefault(problem.message, None)
-    return list(seen)

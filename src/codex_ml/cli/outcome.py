@@ -41,7 +41,7 @@ def print_outcome(summary: dict[str, Any], run_dir: Path) -> None:
     if summary["status"] == "stopped":
         print(f"  stopped early: {summary.get('stop_reason')}")
     if summary.get("faults"):
-        print(f"  switched off after a fault: {len(summary['faults'])} (see train.log)")
+        print(f"  faults: {len(summary['faults'])} (see train.log)")
     if summary["status"] == "interrupted":
         print(f"  resume with: {resume_command(run_dir)}")
     print(f"run directory: {run_dir}")

@@ -44,6 +44,7 @@ def _prepare(args: list[str], *, progress: bool) -> Any:
     from codex_ml.cli.train import parse
     from codex_ml.run.assemble import GROUP_KINDS, build, data_source, plan, resolve
     from codex_ml.run.compose import compose_config
+    from codex_ml.run.plugin_faults import checked_plugin_faults, warn
     from codex_ml.run.precheck import precheck
     from codex_ml.run.prepare import prepare
     from codex_ml.world import this_process
@@ -63,6 +64,7 @@ def _prepare(args: list[str], *, progress: bool) -> Any:
     # Every component the config names is checked (as train would), the store's groups required.
     checked = tuple(group for group in GROUP_KINDS if group in GROUPS or group in config)
     p = plan(config, groups=checked, load=False)
+    warn("prepare", checked_plugin_faults(p.run))
     tokenizer = build(p, "tokenizer")
     return prepare(
         data_source(p), tokenizer, process=process, progress=progress and sys.stderr.isatty()

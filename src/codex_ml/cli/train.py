@@ -134,6 +134,7 @@ class Job:
     run_dir: Path
     unique: bool  # the default name: made unique rather than shared
     plan: Plan | None = None  # checked before any job runs (not for --cfg, which only prints)
+    plugin_faults: list[str] = field(default_factory=list)  # discovery faults, told in the run
 
 
 def jobs_of(invocation: Invocation, process: Process) -> list[Job]:
@@ -164,12 +165,14 @@ def jobs_of(invocation: Invocation, process: Process) -> list[Job]:
 def check_jobs(jobs: Sequence[Job], resumed_from: Path | None) -> None:
     """Give each job its checked plan, the one check of its config, before any job runs."""
     from codex_ml.run.assemble import checked_plan
+    from codex_ml.run.plugin_faults import checked_plugin_faults
     from codex_ml.run.restore import check_resume_shape
 
     for job in jobs:
         job.plan = checked_plan(job.cfg)
         if resumed_from is not None:
             check_resume_shape(resumed_from, job.plan.config)
+        job.plugin_faults = checked_plugin_faults(job.plan.run)  # strict_plugins: refused here
 
 
 def _run_dir(cfg: Any, overrides: Sequence[str], process: Process) -> Path:
@@ -283,6 +286,7 @@ def _run_job(invocation: Invocation, job: Job, process: Process) -> int:
                     overrides=job.overrides,
                     config_dirs=invocation.config_dirs,
                     process=process,
+                    plugin_faults=job.plugin_faults,
                 )
             )
 

@@ -103,6 +103,19 @@ def check_spec(
     return factory
 
 
+def accepted_parameters(kind: str, key: str) -> list[str] | None:
+    """The keyword parameters a key's factory takes (read from source where it can be); None
+    when it takes ``**kwargs`` or has no signature to read."""
+    signature, _ = _signature_of(ComponentSpec(kind, key, {}, kind), load=False)
+    if signature is None:
+        return None
+    parameters = signature.parameters.values()
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters):
+        return None
+    keyword = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    return [p.name for p in parameters if p.kind in keyword]
+
+
 def _signature_of(spec: ComponentSpec, load: bool) -> tuple[inspect.Signature | None, Any]:
     """(signature, factory); from source alone for a lazy entry when ``load`` is False."""
     from codex_ml.registry import RegistryError, get_registry

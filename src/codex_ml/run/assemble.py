@@ -129,13 +129,32 @@ def resolve(cfg: Any) -> dict[str, Any]:
     except OmegaConfBaseException as exc:
         where = getattr(exc, "full_key", None) or "config"
         raise ConfigError(
-            f"{where}: {str(exc).splitlines()[0]}. Set it on the command line ({where}=...).",
+            _required_message(cfg, where)
+            or f"{where}: {str(exc).splitlines()[0]}. Set it on the command line ({where}=...).",
             where=where,
         ) from None
     assert isinstance(data, dict)
     data.pop("hydra", None)
     reject_instantiation_keys(data)
     return data
+
+
+def _required_message(cfg: Any, where: str) -> str | None:
+    """``data.path is required by data_loader 'x'`` for a component parameter left ``???``."""
+    from omegaconf import OmegaConf
+
+    component, _, param = where.rpartition(".")
+    group = component.split(".")[0]
+    kind = GROUP_KINDS.get(group) or LIST_GROUPS.get(group)
+    if (
+        kind is None
+        or not param
+        or not OmegaConf.is_missing(OmegaConf.select(cfg, component), param)
+    ):
+        return None
+    key = OmegaConf.select(cfg, f"{component}.name", default=None)
+    who = f"{kind} {key!r}" if isinstance(key, str) else f"the {component} preset"
+    return f"{where} is required by {who}; set it on the command line ({where}=...)."
 
 
 def plan(

@@ -14,6 +14,7 @@ which tries to use one of those settings is refused rather than silently inert.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -121,11 +122,13 @@ def compose_config(
     from hydra.errors import HydraException
     from omegaconf.errors import OmegaConfBaseException
 
+    from codex_ml.run.key_choices import store_key_choices
     from codex_ml.run.resolvers import register_resolvers
 
     check_hydra_overrides(overrides)
     check_primary_preset(config_name, config_dirs)
     register_resolvers()
+    store_key_choices(overrides, config_dirs)  # `data=KEY` for a key without a preset
     # Always given (empty), so that a primary preset's own hydra.searchpath is never followed.
     own = ["hydra.searchpath=[]"]
     try:
@@ -133,7 +136,7 @@ def compose_config(
             cfg = compose(config_name, overrides=[*overrides, *own], return_hydra_config=True)
             stock = _stock_hydra_node()
     except (HydraException, OmegaConfBaseException) as exc:
-        raise ConfigError(composition_message(exc), where="overrides") from None
+        raise ConfigError(composition_message(exc, config_dirs), where="overrides") from None
     check_composed_hydra(cfg, stock)
     return cfg
 
@@ -210,12 +213,12 @@ def _chosen_by(cfg: Any, stock: Any, path: str) -> str:
     return f" (hydra/{path.split('.')[0]}={choice})"
 
 
-def composition_message(exc: BaseException) -> str:
+def composition_message(exc: BaseException, config_dirs: Sequence[str | Path] = ()) -> str:
     """Hydra's composition error in one paragraph, without its ``HYDRA_FULL_ERROR`` advice."""
     from hydra.errors import MissingConfigException
 
-    if isinstance(exc, MissingConfigException):
-        return missing_preset_message(exc)
+    if isinstance(exc, MissingConfigException) or _MISSING_OPTION.search(str(exc)):
+        return missing_preset_message(exc, config_dirs)
     text = " ".join(str(exc).split())
     cause = exc.__cause__
     if cause is not None and str(cause) and str(cause) not in text:
@@ -230,13 +233,13 @@ def composition_message(exc: BaseException) -> str:
     return text.strip()
 
 
-def missing_preset_message(exc: Exception) -> str:
-    """An unknown preset or ``-cn`` name, with the ones that exist."""
-    import re
+#: How Hydra names a preset it cannot find: ``Could not find 'g/x'`` or ``Could not load 'g/x'``.
+_MISSING_OPTION = re.compile(r"Could not (?:find|load) '([^']+)'")
 
+
+def missing_preset_message(exc: BaseException, config_dirs: Sequence[str | Path] = ()) -> str:
+    """An unknown preset, registry key or ``-cn`` name, with the presets and keys that exist."""
     text = str(exc)
-    first = text.strip().splitlines()[0]
-    match = re.search(r"Could not find '([^']+)'", text)
     primary = re.search(r"Cannot find primary config '([^']+)'", text)
     if primary:
         name, presets = primary.group(1), primary_presets()
@@ -244,14 +247,29 @@ def missing_preset_message(exc: Exception) -> str:
             f"there is no run preset {name!r} (-cn).{_did_you_mean(name, presets)} "
             f"Available: {', '.join(presets)}."
         )
+    match = _MISSING_OPTION.search(text)
     if not match:
         return " ".join(text.split())
-    missing = match.group(1)
-    group, _, choice = missing.partition("/")
-    options = group_presets(group)
-    known = f" Available {group} presets: {', '.join(options)}." if options else ""
-    hint = _did_you_mean(choice, options, prefix=f"{group}=")
-    return f"{first.rstrip('.')}: there is no preset {missing!r}.{hint}{known}"
+    group, _, choice = match.group(1).partition("/")
+    return unknown_choice_message(group, choice, config_dirs)
+
+
+def unknown_choice_message(group: str, choice: str, config_dirs: Sequence[str | Path] = ()) -> str:
+    """``GROUP=CHOICE`` names no preset and no registry key: what does exist, closest first."""
+    from codex_ml.run.key_choices import LIST_GROUPS, registry_keys
+
+    presets = group_presets(group, config_dirs)
+    keys = [key for key in registry_keys(group) if key not in presets]
+    listed = group in LIST_GROUPS  # callbacks=[a,b]: the unknown one is an element
+    hint = _did_you_mean(choice, [*presets, *keys], prefix="" if listed else f"{group}=")
+    what = f"no {group} preset or registry key" if keys or not presets else f"no {group} preset"
+    known = [f"presets: {', '.join(presets)}" if presets else ""]
+    known.append(f"registry keys: {', '.join(keys)}" if keys else "")
+    available = "; ".join(filter(None, known))
+    asked = f"{group}=[...{choice}...]" if listed else f"{group}={choice}"
+    return f"{asked}: there is {what} {choice!r}.{hint}" + (
+        f" Available {available}." if available else ""
+    )
 
 
 def _did_you_mean(name: str, options: Sequence[str], prefix: str = "") -> str:
@@ -261,14 +279,16 @@ def _did_you_mean(name: str, options: Sequence[str], prefix: str = "") -> str:
     return f" Did you mean {prefix}{close[0]}?" if close else ""
 
 
-def group_presets(group: str) -> list[str]:
-    """The bundled presets of one config group (``offline/minilm``...)."""
+def group_presets(group: str, config_dirs: Sequence[str | Path] = ()) -> list[str]:
+    """The presets of one config group (``offline/minilm``...), bundled and in ``-cd`` folders."""
     from codex_ml.resources import configs_dir
 
-    root = configs_dir() / group
-    if not root.is_dir():
-        return []
-    return sorted(str(p.relative_to(root).with_suffix("")) for p in root.rglob("*.yaml"))
+    found: set[str] = set()
+    for base in (configs_dir(), *(Path(d).expanduser() for d in config_dirs)):
+        root = base / group
+        if root.is_dir():
+            found.update(str(p.relative_to(root).with_suffix("")) for p in root.rglob("*.yaml"))
+    return sorted(found)
 
 
 def primary_presets() -> list[str]:

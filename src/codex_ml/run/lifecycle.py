@@ -108,6 +108,14 @@ class Lifecycle:
             self.end(record_failure(failed) if record_failure else failed)
             raise
 
+    def report_plugin_faults(self, faults: Sequence[str]) -> None:
+        """Discovery faults found before the run: logged (stderr, ``train.log``) and kept."""
+        from codex_ml.run.plugin_faults import PREFIX
+
+        for fault in faults:
+            self.faults.append(PREFIX + fault)
+            log.warning("%s%s", PREFIX, fault)
+
     def failure_summary(self, error: BaseException) -> dict[str, Any]:
         """What a run that raised can still say: status, error, its last step and numbers."""
         last = self.records[-1]["step"] if self.records else None

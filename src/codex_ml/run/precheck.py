@@ -72,6 +72,8 @@ def check_overrides(
         elif section not in cfg:
             known = [k for k in (*cfg.keys(), *sorted(groups)) if k != "hydra" and "/" not in k]
             _unknown(bare, section, known, "config section")
+        elif section in GROUP_KINDS and param == "name" and not key.startswith(("+", "~")):
+            _check_name_switch(cfg, section, value, overrides)
         elif section in GROUP_KINDS and param and "." not in param:
             _check_param(cfg, section, param, overrides, added=key.startswith("+"))
         elif section == "run" and param:
@@ -117,6 +119,45 @@ def _check_group_path(key: str, value: str, cfg: Any) -> None:
             f"the preset's name; write {group}={rest}/{value}.",
             where=key,
         )
+
+
+def _check_name_switch(
+    cfg: Any, group: str, key: str, overrides: Sequence[tuple[str, str]]
+) -> None:
+    """``data.name=OTHER`` keeps the preset's values: refuse it when they do not fit OTHER.
+
+    A preset's kwargs belong to its own key; choosing the key as the group
+    (``data=OTHER``) gives OTHER's own parameters and defaults instead.
+    """
+    from codex_ml.config.components import accepted_parameters
+    from codex_ml.run.assemble import RESERVED
+
+    node = cfg.get(group)
+    kind = GROUP_KINDS[group]
+    if node is None or key == node.get("name"):
+        return
+    try:
+        accepted = accepted_parameters(kind, key)
+    except ConfigError:
+        return  # an unknown key: the plan's own check names it
+    if accepted is None:
+        return
+    set_here = {
+        k.lstrip("+").partition(".")[2]
+        for k, _ in overrides
+        if k.lstrip("+").startswith(f"{group}.")
+    }
+    skip = {"name", *RESERVED.get(group, ()), *INTERNAL_PARAMETERS.get(group, ()), *set_here}
+    left = [k for k in node.keys() if k not in skip and k not in accepted]  # noqa: SIM118
+    if not left:
+        return
+    raise ConfigError(
+        f"{group}.name={key}: the {group} preset's {', '.join(map(repr, left))} "
+        f"{'does' if len(left) == 1 else 'do'} not fit {kind} {key!r} (a preset's values belong "
+        f"to its own key). Use {group}={key} instead: the key chosen as the group gives its "
+        f"own parameters and defaults (set them with {group}.PARAM=...).",
+        where=f"{group}.name",
+    )
 
 
 def _check_param(

@@ -60,6 +60,7 @@ class TrainJob:
     overrides: Sequence[str]
     config_dirs: Sequence[str]
     process: Process
+    plugin_faults: Sequence[str] = ()  # discovery faults: warned, logged, in summary.json
 
     @property
     def show_progress(self) -> bool:
@@ -111,6 +112,7 @@ def train_job(job: TrainJob) -> Finished:
         world_size=job.process.world_size,
     )
     lifecycle = Lifecycle.for_run(info, parts.callbacks)
+    lifecycle.report_plugin_faults(job.plugin_faults)
     if not job.process.is_main:
         return train_beside_rank_zero(job, parts, lifecycle)
     earlier = earlier_rows(parts.resume, job.run_dir)  # before metrics.jsonl is appended to
