@@ -395,9 +395,10 @@ def test_guide_distribution_is_listed_with_its_name_and_version(installed: Insta
     assert listing["problems"] == []
 
 
-def test_guide_plugin_tests_pass_with_the_shipped_fixtures(installed: Installed) -> None:
+@pytest.mark.parametrize("name", ["test_acme.py", "test_acme_contracts.py"])
+def test_guide_plugin_tests_pass_with_the_shipped_fixtures(installed: Installed, name: str) -> None:
     project = installed.projects[GUIDE][MAIN_PROJECT]
-    test_file = project / "tests" / "test_acme.py"
+    test_file = project / "tests" / name
     expected = len(re.findall(r"^def test_", test_file.read_text(), flags=re.M))
     # Hypothesis's pytest plugin costs two seconds to import; the guide's tests don't use it.
     quiet = ["-q", "-p", "no:cacheprovider", "-p", "no:hypothesispytest"]
