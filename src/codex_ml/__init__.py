@@ -1,7 +1,7 @@
 """codex-ml: pluggable extension registries for an ML training stack.
 
 The public surface lives in the subpackages: :mod:`codex_ml.registry` for the
-six component registries and :mod:`codex_ml.plugins` for plugin authors.
+the component registries (one per kind) and :mod:`codex_ml.plugins` for plugin authors.
 Importing this package is free: nothing heavy is imported here.
 """
 
