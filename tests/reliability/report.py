@@ -98,7 +98,7 @@ def format_report(path: Path | None = None) -> str:
         checked = f"  (checked by {len(tests[figure])} tests)" if figure in MUST_BE_ZERO else ""
         lines.append(f"  {label:<{width}}  {totals[figure]:>6}{checked}")
     modules = by_module(path)
-    name_width = max(len(module) for module in modules)
+    name_width = max((len(module) for module in modules), default=len("by test module"))
     header = "".join(f"{figure.split('_')[0]:>9}" for figure in FIGURES)
     lines += ["", f"  {'by test module':<{name_width}}{header}"]
     for module, counts in modules.items():

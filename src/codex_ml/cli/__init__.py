@@ -38,26 +38,45 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; returns the exit status."""
+    """Run the command line; returns the exit status.
+
+    This is the program: if code it ran (a plugin) left threads running that would
+    keep the process alive, it ends the process itself once they have had a few
+    seconds (:mod:`codex_ml.cli.leftover_threads`).
+    """
     args = list(sys.argv[1:] if argv is None else argv)
     if not args or args[0] not in COMMANDS:
         _parser().parse_args(args)  # prints usage / --help / --version and exits
         return 2
+    from codex_ml.cli.leftover_threads import watch_leftover_threads
+
+    try:
+        status = _run_command(args[0], args[1:])
+    except SystemExit as exc:  # a command that ends with sys.exit(): the same watch
+        code = exc.code
+        watch_leftover_threads(args[0], code if isinstance(code, int) else int(code is not None))
+        raise
+    watch_leftover_threads(args[0], status)
+    return status
+
+
+def _run_command(command: str, args: list[str]) -> int:
+    """Run one sub-command; its exit status."""
     import importlib
 
     try:
-        module = importlib.import_module(f"codex_ml.cli.{COMMANDS[args[0]][0]}")
-        status = int(module.run(args[1:]) or 0)
+        module = importlib.import_module(f"codex_ml.cli.{COMMANDS[command][0]}")
+        status = int(module.run(args) or 0)
     except BrokenPipeError:  # `codex-ml plugins list | head` is not an error
         sys.stderr.close()
         return 0
     except KeyboardInterrupt:  # Ctrl-C outside a training loop: nothing to save
-        print(f"codex-ml {args[0]}: interrupted", file=sys.stderr)
+        print(f"codex-ml {command}: interrupted", file=sys.stderr)
         return 130
     except ModuleNotFoundError as exc:  # an extra that is not installed, outside a command's own
         from codex_ml.cli.errors import report
 
-        return report(args[0], exc)
+        return report(command, exc)
     distributed = sys.modules.get("codex_ml.training.distributed")
     if distributed is not None and distributed.finalization_is_unsafe():
         # A torchrun worker: a normal exit can abort in torch's teardown (see there).

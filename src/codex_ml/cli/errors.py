@@ -31,6 +31,10 @@ def _is_user_error(exc: BaseException) -> bool:
         ValueError,
         TypeError,
     )
+    if "yaml" in sys.modules:  # a preset Hydra could not read: its message names file and line
+        import yaml
+
+        user_errors += (yaml.YAMLError,)
     if "codex_ml.training" in sys.modules:
         from codex_ml.training.errors import CheckpointError, TrainingDivergedError
 

@@ -305,9 +305,10 @@ def _run_job(invocation: Invocation, job: Job, process: Process) -> int:
 
 @contextmanager
 def _terminated_cleanly() -> Iterator[None]:
-    """SIGTERM outside the training loop (which checkpoints on it) ends the job as an exit 143.
+    """SIGTERM or SIGHUP outside the training loop (which checkpoints on them) ends the job as
+    an exit 128 + the signal (143, 129).
 
-    Without this, SIGTERM while the components load would kill the process on
+    Without this, a signal while the components load would kill the process on
     the spot and leave its half-made run directory behind.
     """
     import signal
@@ -318,14 +319,16 @@ def _terminated_cleanly() -> Iterator[None]:
         return
 
     def terminate(signum: int, frame: object) -> None:
-        print("codex-ml train: terminated (SIGTERM)", file=sys.stderr)
-        raise SystemExit(128 + signal.SIGTERM)
+        print(f"codex-ml train: terminated ({signal.Signals(signum).name})", file=sys.stderr)
+        raise SystemExit(128 + signum)
 
-    previous = signal.signal(signal.SIGTERM, terminate)
+    handled = (signal.SIGTERM, signal.SIGHUP)
+    previous = {signum: signal.signal(signum, terminate) for signum in handled}
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 def _show(cfg: Any, part: str, resolve: bool) -> None:

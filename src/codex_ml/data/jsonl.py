@@ -53,9 +53,10 @@ def load_jsonl(
 
 
 def _file_texts(path: Path, text_field: str, max_record_bytes: int) -> Iterator[str]:
-    for number, _, raw in read_lines(path, max_record_bytes=max_record_bytes):
+    # Blank lines between objects are common and harmless (and skipped in bulk).
+    for number, _, raw in read_lines(path, max_record_bytes=max_record_bytes, skip_blank=True):
         if not raw.strip():
-            continue  # blank lines between objects are common and harmless
+            continue
         try:
             record = json.loads(raw)
         except UnicodeDecodeError as exc:
@@ -64,6 +65,27 @@ def _file_texts(path: Path, text_field: str, max_record_bytes: int) -> Iterator[
             raise JSONLineError(
                 path, number, f"not JSON ({exc.msg} at column {exc.colno})"
             ) from None
+        except RecursionError:
+            raise JSONLineError(
+                path, number, "JSON nested more deeply than Python's reader allows (~1,000 levels)"
+            ) from None
         if not isinstance(record, dict):
             raise JSONLineError(path, number, f"a JSON {type(record).__name__}, not an object")
-        yield field_text(record, text_field, where=f"{path}, line {number}")
+        text = field_text(record, text_field, where=f"{path}, line {number}")
+        if b"\\u" in raw:  # only an escape can make a lone surrogate
+            _refuse_lone_surrogate(path, number, text)
+        yield text
+
+
+def _refuse_lone_surrogate(path: Path, number: int, text: str) -> None:
+    """A ``\\ud800``-style escape alone is no character: it cannot be encoded or tokenised."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        escape = f"\\u{ord(text[exc.start]):04x}"
+        raise JSONLineError(
+            path,
+            number,
+            f"the text holds the escape {escape} on its own, half of a UTF-16 surrogate pair and "
+            f"not a character (at character {exc.start} of the text)",
+        ) from None

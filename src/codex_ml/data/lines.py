@@ -58,7 +58,7 @@ def load_lines(
     _line_decoder(files[0], encoding)  # an unusable encoding fails now, not at the first record
     records = stream_records(
         files,
-        lambda file: _file_lines(file, encoding, max_record_bytes),
+        lambda file: _file_lines(file, encoding, max_record_bytes, skip_blank),
         loader="lines",
         skip_blank=skip_blank,
         max_records=max_records,
@@ -92,12 +92,15 @@ def _size(path: Path) -> int:
         return 0
 
 
-def _file_lines(path: Path, encoding: str, max_record_bytes: int) -> Iterator[str]:
+def _file_lines(
+    path: Path, encoding: str, max_record_bytes: int, skip_blank: bool
+) -> Iterator[str]:
     _line_decoder(path, encoding)
     # Each line on its own (bytes.decode is several times faster than an incremental
     # decoder); "utf-8-sig" only differs on the first line, where the BOM goes anyway.
     codec = "utf-8" if codecs.lookup(encoding).name == "utf-8-sig" else encoding
-    for number, _, raw in read_lines(path, max_record_bytes=max_record_bytes):
+    lines = read_lines(path, max_record_bytes=max_record_bytes, skip_blank=skip_blank)
+    for number, _, raw in lines:
         try:
             line = raw.decode(codec)
         except UnicodeDecodeError as exc:

@@ -18,6 +18,7 @@ from transformers import AutoConfig, AutoModelForCausalLM, PretrainedConfig, Pre
 
 from codex_ml.artefacts import resolve_artefact_dir
 from codex_ml.models.placement import resolve_device, resolve_dtype
+from codex_ml.remote_code import refuse_remote_code
 
 _PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt")
 
@@ -28,10 +29,15 @@ def load_causal_lm(
     device: str = "cpu",
     dtype: str = "float32",
     attn_implementation: str | None = None,
+    option: str = "model.path",
 ) -> PreTrainedModel:
-    """Load the causal LM saved in ``directory`` (safetensors only, never the network)."""
+    """Load the causal LM saved in ``directory`` (safetensors only, never the network).
+
+    ``option`` is the config path that named the directory, for errors.
+    """
     directory = Path(directory)
     target_device, target_dtype = resolve_device(device), resolve_dtype(dtype)
+    refuse_remote_code(directory, option=option, kind="model")
     require_safetensors(directory)
     config = _read_config(directory)
     options = {} if attn_implementation is None else {"attn_implementation": attn_implementation}
@@ -41,6 +47,7 @@ def load_causal_lm(
                 directory,
                 config=config,
                 local_files_only=True,
+                trust_remote_code=False,
                 use_safetensors=True,
                 dtype=target_dtype,
                 **options,
@@ -113,7 +120,7 @@ def _read_config(directory: Path) -> PretrainedConfig:
             "it holds; save the model there with save_pretrained()."
         )
     try:
-        return AutoConfig.from_pretrained(directory, local_files_only=True)
+        return AutoConfig.from_pretrained(directory, local_files_only=True, trust_remote_code=False)
     except ValueError as exc:
         raise ValueError(
             f"{directory}: transformers {_transformers_version()} cannot load this model's "

@@ -23,6 +23,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+from codex_ml.config import ConfigError
 from codex_ml.plugins.guard import describe_error, guarded
 from codex_ml.plugins.lifecycle import EVENTS, Event, RunInfo, event_of_record
 from codex_ml.run.runlog import describe_record
@@ -143,6 +144,8 @@ class Lifecycle:
                     self.stop_request = error
                     log.info("stop requested by %s: %s", observer.label, error.reason)
                 continue
+            if isinstance(error, ConfigError):  # the user's setting is wrong: the run stops
+                raise error
             observer.off = True
             where = f" at step {step}" if step is not None else ""
             message = (

@@ -21,6 +21,7 @@ from pathlib import Path
 from transformers import AutoTokenizer, PreTrainedTokenizerBase
 
 from codex_ml.artefacts import resolve_artefact_dir
+from codex_ml.remote_code import refuse_remote_code
 from codex_ml.tokenizers.batching import BatchEncodeMixin
 
 # A directory without one of these has no tokenizer in it; transformers would
@@ -92,7 +93,7 @@ def load_hf_tokenizer(
         )
     try:
         tokenizer = AutoTokenizer.from_pretrained(
-            source, local_files_only=local_files_only, revision=revision
+            source, local_files_only=local_files_only, revision=revision, trust_remote_code=False
         )
     except OSError as exc:
         if not local_files_only:
@@ -127,8 +128,11 @@ def _load_local(directory: Path) -> PreTrainedTokenizerBase:
             f"Directory {str(directory)!r} holds no tokenizer files (expected one of "
             f"{', '.join(_TOKENIZER_FILES)}). Save a tokenizer there with save_pretrained()."
         )
+    refuse_remote_code(directory, option="tokenizer.name_or_path", kind="tokenizer")
     try:
-        return AutoTokenizer.from_pretrained(directory, local_files_only=True)
+        return AutoTokenizer.from_pretrained(
+            directory, local_files_only=True, trust_remote_code=False
+        )
     except (OSError, ValueError) as exc:
         raise ValueError(
             f"Could not load a tokenizer from {str(directory)!r}: {exc}. Re-save it with "

@@ -37,7 +37,7 @@ from codex_ml.training.data import BatchSampler, Blocks, TokenBlocks, as_blocks
 from codex_ml.training.distributed import World, distributed_world, gradient_sync
 from codex_ml.training.errors import StopTraining, TrainingDivergedError
 from codex_ml.training.evaluation import evaluate
-from codex_ml.training.interrupt import GracefulInterrupt
+from codex_ml.training.interrupt import GracefulInterrupt, stop_notice
 from codex_ml.training.optim import adamw, optimizer_for, set_lr
 from codex_ml.training.parallel import STRATEGIES, RunModel
 from codex_ml.training.precision import autocast_for, check_precision, grad_scaler_for
@@ -47,8 +47,10 @@ from codex_ml.training.schedules import Schedule, cosine
 
 Callback = Callable[[dict[str, Any]], None]
 
-#: The stop code of a callback's StopTraining, agreed like a signal number (which outranks it).
+#: The stop code of a callback's StopTraining, agreed between ranks like a signal's; a signal's
+#: code is its number above _SIGNALLED, so it outranks a request (SIGHUP's number is 1 too).
 _STOP_REQUESTED = 1
+_SIGNALLED = 64
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -127,9 +129,7 @@ class FunctionalTrainer:
 
     def _interrupt_notice(self, signum: signal.Signals) -> str:
         then = "save a checkpoint and stop" if self.output_dir is not None else "stop"
-        if signum == signal.SIGTERM:
-            return f"Terminated (SIGTERM): finishing this step, then I will {then}."
-        return f"Interrupted: finishing this step, then I will {then}. Ctrl-C again aborts at once."
+        return stop_notice(signum, then)
 
     def config(self) -> dict[str, Any]:
         """The settings as a plain dict (recorded in each checkpoint's meta.json).
@@ -316,7 +316,8 @@ class _Run:
             # One made while a step is reported is honoured after the next step, as a signal
             # is; a signal outranks a callback's request.
             requested = _STOP_REQUESTED if self.stop_request is not None else 0
-            stop_code = self.world.agree_max(interrupt.signum or requested)
+            signalled = _SIGNALLED + interrupt.signum if interrupt.requested else 0
+            stop_code = self.world.agree_max(signalled or requested)
             ending = stop_code != 0 and self.step < t.max_steps  # else: it is done
             interrupted = ending and stop_code != _STOP_REQUESTED
             stopped = ending and stop_code == _STOP_REQUESTED
@@ -359,7 +360,7 @@ class _Run:
             checkpoint=self.checkpoint,
             interrupted=interrupted,
             first_loss=self.first_loss,
-            stop_signal=signal.Signals(stop_code).name if interrupted else None,
+            stop_signal=signal.Signals(stop_code - _SIGNALLED).name if interrupted else None,
             stopped=stopped,
             stop_reason=self._stop_reason() if stopped else None,
         )

@@ -1,4 +1,4 @@
-"""Ctrl-C and SIGTERM as a request to stop cleanly, not an exception in the middle of a step.
+"""Ctrl-C, SIGTERM and SIGHUP as a request to stop cleanly, not an exception mid-step.
 
 ``SIGTERM`` is what Slurm and Kubernetes send before ``SIGKILL``, and what
 ``torchrun`` forwards to its workers when it is itself told to stop (it
@@ -8,6 +8,10 @@ Ctrl-C is a person who does not want to wait, so it aborts at once; a second
 ``SIGTERM`` is a launcher or a scheduler repeating itself (Slurm signals every
 process of a job step, and ``torchrun`` forwards what it got on top), so it is
 ignored: the sender's ``SIGKILL`` at the end of its grace period is the hard stop.
+
+``SIGHUP`` (the terminal or the SSH session a run was started from went away)
+is treated as ``SIGTERM``: the run would otherwise die on the spot and lose the
+steps since its last checkpoint.
 """
 
 from __future__ import annotations
@@ -18,15 +22,30 @@ import threading
 from collections.abc import Callable
 from types import FrameType, TracebackType
 
-#: The signals that ask a run to stop at its next step.
-STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+#: The signals that ask a run to stop at its next step (no SIGHUP on Windows).
+STOP_SIGNALS: tuple[signal.Signals, ...] = tuple(
+    getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name)
+)
+#: What the first line on stderr calls each stop signal other than Ctrl-C.
+_SENT_BY = {"SIGTERM": "Terminated", "SIGHUP": "Hung up"}
+
+
+def stop_notice(signum: int, then: str) -> str:
+    """The line a run prints when ``signum`` first asks it to stop; ``then``: what it does next.
+
+    ``"Terminated (SIGTERM): finishing this step, then I will save a checkpoint and stop."``
+    """
+    name = signal.Signals(signum).name
+    if name in _SENT_BY:
+        return f"{_SENT_BY[name]} ({name}): finishing this step, then I will {then}."
+    return f"Interrupted: finishing this step, then I will {then}. Ctrl-C again aborts at once."
 
 
 def exit_status(signal_name: str | None) -> int:
     """The exit status of a run that stopped at a checkpoint because of ``signal_name``.
 
     ``128 + N``, the status the signal itself gives a process it ends (130 for
-    ``SIGINT``, 143 for ``SIGTERM``), so scripts written for the old behaviour
+    ``SIGINT``, 143 for ``SIGTERM``, 129 for ``SIGHUP``), so scripts written for the old behaviour
     see the status they expect; 130 when the signal is unknown (``None``).
     """
     if signal_name is None:
@@ -35,11 +54,11 @@ def exit_status(signal_name: str | None) -> int:
 
 
 class GracefulInterrupt:
-    """While active, the first SIGINT or SIGTERM sets :attr:`requested` (and :attr:`signum`).
+    """While active, the first of :data:`STOP_SIGNALS` sets :attr:`requested` (and :attr:`signum`).
 
-    A later SIGINT raises ``KeyboardInterrupt`` as usual; a later SIGTERM is
-    ignored. Signal handlers can only be installed from the main thread;
-    elsewhere this does nothing and both signals keep their usual meaning.
+    A later SIGINT raises ``KeyboardInterrupt`` as usual; a later SIGTERM or
+    SIGHUP is ignored. Signal handlers can only be installed from the main
+    thread; elsewhere this does nothing and the signals keep their usual meaning.
     The previous handlers are restored on exit.
     """
 
@@ -54,7 +73,7 @@ class GracefulInterrupt:
 
     @property
     def signal(self) -> str | None:
-        """``"SIGINT"`` or ``"SIGTERM"``: the signal that asked first (None: none yet)."""
+        """``"SIGINT"``, ``"SIGTERM"`` or ``"SIGHUP"``: the first to ask (None: none yet)."""
         return signal.Signals(self.signum).name if self.signum else None
 
     def __enter__(self) -> GracefulInterrupt:
@@ -70,7 +89,7 @@ class GracefulInterrupt:
         if self.requested:
             if signum == signal.SIGINT:
                 raise KeyboardInterrupt
-            return  # SIGTERM again: the sender's SIGKILL is the hard stop
+            return  # SIGTERM or SIGHUP again: the sender's SIGKILL is the hard stop
         self.signum = int(signum)
         if self._notice is not None:
             print(f"\n{self._notice(signal.Signals(signum))}", file=sys.stderr, flush=True)

@@ -28,7 +28,7 @@ class TrainResult:
     checkpoint: Path | None = None  # the last checkpoint written or resumed from
     interrupted: bool = False  # stopped early by Ctrl-C or SIGTERM (after saving, with output_dir)
     first_loss: float | None = None  # training loss of this call's first step
-    stop_signal: str | None = None  # "SIGINT" or "SIGTERM" when interrupted (any rank's)
+    stop_signal: str | None = None  # "SIGINT", "SIGTERM" or "SIGHUP" when interrupted (any rank's)
     stopped: bool = False  # ended early by a callback's StopTraining (after saving)
     stop_reason: str | None = None  # the StopTraining message, when stopped
 
