@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from cli_helpers import Run, assert_user_error, codex_ml_cli
 
 pytest_plugins = ["cli_fixtures"]
