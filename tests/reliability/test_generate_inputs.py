@@ -13,7 +13,7 @@ def test_a_temperature_that_is_not_a_finite_number_is_a_user_error(
     trained_run: Run, value: str
 ) -> None:
     result = codex_ml_cli(
-        "generate", str(trained_run.dir), "--prompt", "The", "--temperature", value,
+        "generate", str(trained_run.dir), "--prompt", "The", f"--temperature={value}",
         cwd=trained_run.dir.parent,
     )  # fmt: skip
     assert_user_error(result, "generate", "temperature must be a finite number >= 0")
