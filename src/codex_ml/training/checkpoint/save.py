@@ -107,6 +107,8 @@ def _write_files(
     ``folder`` is fresh and private (0700): nothing can be planted in it, so the
     libraries may open their files by name. A failure names the file.
     """
+    from codex_ml.config.secrets import redact, secret_values
+
     with publish.writing(MODEL_FILE):
         save_model(model, str(folder / MODEL_FILE))
     with publish.writing(STATE_FILE):
@@ -116,7 +118,7 @@ def _write_files(
         "step": step,
         "model_class": f"{type(model).__module__}.{type(model).__qualname__}",
         "parameters": count_parameters(model),
-        "trainer": dict(config),
+        "trainer": redact(dict(config), secret_values(None)),  # never read back: no secrets
         "files": {name: _fingerprint(folder / name) for name in (MODEL_FILE, STATE_FILE)},
     }
     with publish.writing(META_FILE):
