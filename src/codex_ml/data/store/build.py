@@ -25,14 +25,20 @@ from codex_ml import fsio, publish
 from codex_ml.data.store.encode import batch_encoder
 from codex_ml.data.store.fingerprint import FORMAT
 from codex_ml.data.store.layout import (
+    CHECKED_FILES,
     EVAL_TEXTS,
     HEADER,
-    SPLITS,
+    MARKER,
+    STORE_FILES,
     TokenStore,
     check_store,
+    checksum,
     dtype_for,
-    sampled_checksum,
+    in_default_root,
+    marker_text,
+    read_marker,
 )
+from codex_ml.regularfile import open_regular
 
 #: Characters of text tokenised per batch (per split): large enough for Rust parallelism.
 BATCH_CHARS = 4 << 20
@@ -40,8 +46,27 @@ BATCH_CHARS = 4 << 20
 EVAL_TEXT_CHARS = 1 << 20
 #: ... and at most this many records.
 EVAL_TEXT_RECORDS = 10_000
-_STORE_FILES = {HEADER, EVAL_TEXTS, *(f"{s}.bin" for s in SPLITS)}
 _STALE_TEMP_SECONDS = 24 * 3600
+
+
+class StoreFolderTaken(FileExistsError, PermissionError):
+    """``data.store=`` names a folder codex-ml did not make, and it is not empty: never touched.
+
+    A ``PermissionError`` too, so the command line reports it as one paragraph
+    (exit 2) like any other file the user has to move; ``folder`` is the folder.
+    """
+
+    def __init__(self, folder: Path, foreign: list[str]) -> None:
+        self.folder = folder
+        shown = ", ".join(foreign[:5]) + (
+            f" and {len(foreign) - 5} more" if len(foreign) > 5 else ""
+        )
+        super().__init__(
+            f"data.store={folder} holds files that are not a token store's ({shown}): codex-ml "
+            f"marks every store it makes with a {MARKER} file, and this folder has none or holds "
+            "more, so codex-ml will not replace or delete anything in it and changed nothing. "
+            "Name an empty or new folder for data.store= (it is made if missing)."
+        )
 
 
 class StoreWriteError(OSError):
@@ -87,26 +112,31 @@ def open_or_build(
         try:
             return check_store(folder, fingerprint), False
         except ValueError as why:
-            _refuse_foreign(folder)
-            note(f"token store {folder} cannot be used: {why}; building it again.")
+            if refuse_foreign(folder):
+                note(f"token store {folder} cannot be used: {why}; building it again.")
     store = build_store(folder, fingerprint, records(), tokenizer, meta, progress=progress)
     return store, True
 
 
-def _refuse_foreign(folder: Path) -> None:
-    """A folder that holds anything but store files is the user's: never replace it."""
-    if not folder.is_dir():
+def refuse_foreign(folder: Path) -> bool:
+    """Raise unless codex-ml may replace what is at ``folder``; whether anything is there.
+
+    It may when ``folder`` is a store under the cache's ``tokens/`` (codex-ml's
+    by construction), is empty, or bears the store's mark and holds only a
+    store's files. Anything else is the user's (:class:`StoreFolderTaken`).
+    """
+    if not folder.is_dir() or folder.is_symlink():
         raise NotADirectoryError(
             f"data.store={folder} is not a folder; name a folder for the token store (it is "
             "made if missing)."
         )
-    foreign = sorted(p.name for p in folder.iterdir() if p.name not in _STORE_FILES)
-    if foreign:
-        raise FileExistsError(
-            f"data.store={folder} holds files that are not a token store's "
-            f"({', '.join(foreign[:5])}); codex-ml will not replace them and changed nothing. "
-            "Name an empty or new folder for data.store=."
-        )
+    names = sorted(p.name for p in folder.iterdir())
+    if not names or in_default_root(folder):
+        return bool(names)
+    foreign = [name for name in names if name not in STORE_FILES]
+    if read_marker(folder) is None or foreign:
+        raise StoreFolderTaken(folder, foreign or names)
+    return True
 
 
 def build_store(
@@ -126,11 +156,15 @@ def build_store(
         _write_store(temp, folder, fingerprint, records, tokenizer, meta, progress, started)
 
     def usable(existing: Path) -> bool:
-        """Another process finished the same store first: use theirs (never a link)."""
+        """Another process finished the same store first: use theirs (never a link).
+
+        Whatever else is there is replaced only if it is codex-ml's to replace.
+        """
         fsio.refuse_link(existing)
         try:
             check_store(existing, fingerprint)
         except ValueError:
+            refuse_foreign(existing)
             return False
         return True
 
@@ -161,6 +195,7 @@ def _write_store(
     started: float,
 ) -> None:
     """The store's files in ``temp``: the splits' ids, the held-out texts, the header last."""
+    (temp / MARKER).write_text(marker_text(), encoding="utf-8")  # temp is fresh and private
     dtype = dtype_for(int(tokenizer.vocab_size))
     method, encode = batch_encoder(tokenizer)
     with _Progress(progress, folder) as bar:
@@ -174,12 +209,19 @@ def _write_store(
         "eos_id": int(tokenizer.eos_id),
         "encoder": method,
         "splits": counts,
-        "checksums": {s: sampled_checksum(temp / f"{s}.bin") for s in SPLITS},
+        "files": {name: _recorded(temp / name) for name in CHECKED_FILES},
         "seconds": round(time.perf_counter() - started, 3),
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
     fsio.write_atomic(temp / HEADER, json.dumps(header, indent=2) + "\n")
     os.chmod(temp, 0o777 & ~_umask())  # the temporary folder was private (0700)
+
+
+def _recorded(path: Path) -> dict[str, Any]:
+    """What the header records of a file: its size and checksum (see ``layout.checksum``)."""
+    with open_regular(path) as handle:
+        size = os.fstat(handle.fileno()).st_size
+        return {"bytes": size, "checksum": checksum(handle, size)}
 
 
 def _write_splits(

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 #: Bumped when the files of a store change shape; old stores are then rebuilt.
-FORMAT = 1
+FORMAT = 2
 _PLAIN = (str, int, float, bool, type(None))
 
 
