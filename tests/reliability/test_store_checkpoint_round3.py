@@ -17,11 +17,12 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
-from cli_helpers import Command, assert_user_error, describe
+from cli_helpers import QUICK, Command, assert_user_error, describe, train
 
 from . import report
 
@@ -88,3 +89,71 @@ def test_an_empty_or_missing_folder_is_built_into_and_its_own_store_rebuilt(
     result = prepare(tmp_path, f"data.path={corpus}", f"data.store={empty}")
     assert prepared(result)["built"]
     assert f"token store {empty} cannot be used" in result.stderr
+
+
+# --- 3. a pipe, a device or a link is damage, refused by name: nothing hangs --------------------
+
+
+def store_of(facts: dict) -> Path:
+    return Path(facts["path"])
+
+
+@pytest.mark.timeout(180)
+@pytest.mark.parametrize("swap", ["a named pipe", "a link to /dev/zero"])
+def test_a_store_file_that_is_not_a_regular_file_is_damage_and_rebuilt(
+    swap: str, tmp_path: Path, corpus: Path
+) -> None:
+    store = store_of(prepared(prepare(tmp_path, f"data.path={corpus}")))
+    for name in ("header.json", "eval_texts.jsonl", ".codex-ml-token-store"):
+        file = store / name
+        file.unlink()
+        if swap == "a named pipe":
+            os.mkfifo(file)
+        else:
+            file.symlink_to("/dev/zero")
+        result = prepare(tmp_path, f"data.path={corpus}", timeout=60)
+        assert prepared(result)["built"], name
+        assert f"token store {store} cannot be used" in result.stderr
+        assert file.is_file() and not file.is_symlink()
+        report.record("faults_injected")
+        report.record("runs_survived")
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A finished 2-step run through the CLI with checkpoints step-1 and step-2."""
+    run_dir = tmp_path_factory.mktemp("trained") / "run"
+    train(run_dir, *QUICK, "training.checkpoint_every=1", "training.keep_checkpoints=3")
+    return run_dir
+
+
+@pytest.fixture
+def run_copy(trained: Path, tmp_path: Path) -> Path:
+    """A copy of the trained run to damage."""
+    copy = tmp_path / "run"
+    shutil.copytree(trained, copy, symlinks=True)
+    return copy
+
+
+def resume(run_dir: Path, *extra: str) -> subprocess.CompletedProcess:
+    args = ("train", f"hydra.run.dir={run_dir}", f"training.resume={run_dir}", *QUICK)
+    return Command((*args, "training.max_steps=3", *extra), run_dir.parent).run(timeout=120)
+
+
+def generate(target: Path) -> subprocess.CompletedProcess:
+    args = ("generate", str(target), "--prompt", "Once", "--max-new-tokens", "4")
+    return Command(args, target.parent).run(timeout=120)
+
+
+@pytest.mark.timeout(300)
+@pytest.mark.parametrize("name", ["meta.json", "state.pt", "model.safetensors"])
+def test_a_checkpoint_file_that_is_a_named_pipe_is_refused_by_name(
+    name: str, run_copy: Path
+) -> None:
+    file = run_copy / "checkpoints" / "step-2" / name
+    file.unlink()
+    os.mkfifo(file)
+    report.record("faults_injected")
+    assert_user_error(resume(run_copy), "train", str(file), "named pipe")
+    assert_user_error(generate(run_copy), "generate", str(file), "named pipe")
+    report.record("bad_inputs_tried", 2)

@@ -13,6 +13,7 @@ import hashlib
 import re
 from pathlib import Path
 
+from codex_ml.regularfile import open_regular, read_regular_text
 from codex_ml.training.errors import CheckpointError
 
 FORMAT_VERSION = 1
@@ -21,6 +22,9 @@ LATEST_FILE = "latest"
 MODEL_FILE = "model.safetensors"
 STATE_FILE = "state.pt"
 META_FILE = "meta.json"
+#: The most a ``meta.json`` (the trainer's config, sizes, hashes) or ``latest`` can hold.
+META_LIMIT = 16 << 20
+LATEST_LIMIT = 4096
 #: A checkpoint being written is ``.tmp-step-<N>-<random>/`` until renamed ...
 STAGING_PREFIX = ".tmp-"
 #: ... and one being replaced or deleted goes to ``.trash-step-<N>-<random>/step-<N>/``.
@@ -52,9 +56,9 @@ def is_complete(path: Path) -> bool:
 
 
 def sha256_of(path: Path) -> str:
-    """The sha256 that ``meta.json`` records for each file of a checkpoint."""
+    """The sha256 that ``meta.json`` records for each file of a checkpoint (a regular file)."""
     digest = hashlib.sha256()
-    with open(path, "rb") as handle:
+    with open_regular(path) as handle:
         for chunk in iter(lambda: handle.read(1 << 20), b""):
             digest.update(chunk)
     return digest.hexdigest()
@@ -102,11 +106,9 @@ def find_latest_checkpoint(path: str | Path) -> Path | None:
 def _named_by_pointer(root: Path) -> Path | None:
     """The ``step-<N>`` directory that ``root/latest`` names, if it exists, else None."""
     pointer = root / LATEST_FILE
-    if not pointer.is_file():
-        return None
     try:
-        name = pointer.read_text().strip()
-    except (OSError, UnicodeDecodeError):
+        name = read_regular_text(pointer, limit=LATEST_LIMIT).strip()
+    except (OSError, UnicodeDecodeError):  # missing, or not a file codex-ml wrote: ignored
         return None
     step_dir = root / name
     if not STEP_DIR.match(name) or step_dir.is_symlink() or not step_dir.is_dir():

@@ -24,9 +24,11 @@ from safetensors.torch import load_file
 from torch import nn
 
 from codex_ml import fsio
+from codex_ml.regularfile import IrregularFileError, check_regular, open_regular, read_regular
 from codex_ml.training.checkpoint.layout import (
     FORMAT_VERSION,
     META_FILE,
+    META_LIMIT,
     MODEL_FILE,
     STATE_FILE,
     resolve_checkpoint,
@@ -67,7 +69,7 @@ def load_checkpoint(
     for name, expected in meta["files"].items():
         _verify_file(step_dir / name, expected)
     weights = read_weights(step_dir / MODEL_FILE, model)
-    state = _read_state(step_dir / STATE_FILE, map_location)
+    state = _read_state(step_dir / STATE_FILE, meta["files"][STATE_FILE]["bytes"], map_location)
     if optimizer is not None:
         try:
             optimizer.load_state_dict(state["optimizer"])
@@ -85,9 +87,11 @@ def load_checkpoint(
 def _read_meta(path: Path) -> dict[str, Any]:
     fsio.refuse_link(path, _linked_file)
     try:
-        meta = json.loads(path.read_text())
+        meta = json.loads(read_regular(path, limit=META_LIMIT))
     except FileNotFoundError as exc:
         raise CheckpointError(f"Checkpoint file {path} is missing.", path=path) from exc
+    except IrregularFileError as exc:
+        raise _irregular(exc) from None
     except (OSError, ValueError) as exc:
         raise CheckpointError(
             f"Checkpoint file {path} is not valid JSON ({exc}); the checkpoint is corrupt.",
@@ -147,18 +151,35 @@ def _linked_file(path: Path, what: str) -> CheckpointError:
     )
 
 
+def _irregular(exc: IrregularFileError) -> CheckpointError:
+    """A checkpoint file that is a pipe, a device or too large: refused before it is read."""
+    return CheckpointError(
+        f"Checkpoint file {exc.path} {exc.what}, where codex-ml writes a regular file: the "
+        "checkpoint was damaged or tampered with, and nothing was read from it. Resume from "
+        "another checkpoint (a step-<N> folder beside it), or remove this one.",
+        path=exc.path,
+    )
+
+
 def _verify_file(path: Path, expected: Mapping[str, Any]) -> None:
     fsio.refuse_link(path, _linked_file)
-    if not path.is_file():
-        raise CheckpointError(f"Checkpoint file {path} is missing.", path=path)
-    size = path.stat().st_size
+    try:
+        size = check_regular(path).st_size
+    except FileNotFoundError:
+        raise CheckpointError(f"Checkpoint file {path} is missing.", path=path) from None
+    except IrregularFileError as exc:
+        raise _irregular(exc) from None
     if size != expected["bytes"]:
         raise CheckpointError(
             f"Checkpoint file {path} has {size} bytes, but {expected['bytes']} were written: "
             "it is truncated or was replaced.",
             path=path,
         )
-    if sha256_of(path) != expected["sha256"]:
+    try:
+        digest = sha256_of(path)
+    except IrregularFileError as exc:  # swapped for a pipe since it was looked at
+        raise _irregular(exc) from None
+    if digest != expected["sha256"]:
         raise CheckpointError(
             f"Checkpoint file {path} is corrupt: its sha256 differs from the one recorded "
             f"in {META_FILE}.",
@@ -168,6 +189,12 @@ def _verify_file(path: Path, expected: Mapping[str, Any]) -> None:
 
 def read_weights(path: Path, model: nn.Module) -> dict[str, torch.Tensor]:
     """The file's tensors, with tied names filled in, checked against ``model``'s state dict."""
+    try:
+        check_regular(path)
+    except IrregularFileError as exc:
+        raise _irregular(exc) from None
+    except OSError as exc:
+        raise CheckpointError(f"Checkpoint file {path} cannot be read: {exc}", path=path) from exc
     try:
         weights = load_file(str(path))
         with safe_open(str(path), framework="pt") as handle:
@@ -203,9 +230,12 @@ def read_weights(path: Path, model: nn.Module) -> dict[str, torch.Tensor]:
     return weights
 
 
-def _read_state(path: Path, map_location: str | torch.device) -> dict[str, Any]:
+def _read_state(path: Path, size: int, map_location: str | torch.device) -> dict[str, Any]:
     try:
-        state = torch.load(path, map_location=map_location, weights_only=True)
+        with open_regular(path, limit=size) as handle:
+            state = torch.load(handle, map_location=map_location, weights_only=True)
+    except IrregularFileError as exc:
+        raise _irregular(exc) from None
     except Exception as exc:  # torch raises several types for a damaged zip or pickle
         if "Weights only load failed" in str(exc):
             # torch's own message goes on to suggest weights_only=False: never for a file
