@@ -157,3 +157,24 @@ def test_a_checkpoint_file_that_is_a_named_pipe_is_refused_by_name(
     assert_user_error(resume(run_copy), "train", str(file), "named pipe")
     assert_user_error(generate(run_copy), "generate", str(file), "named pipe")
     report.record("bad_inputs_tried", 2)
+
+
+# --- 4. every file of a store is checked, so every damage heals ---------------------------------
+
+
+@pytest.mark.timeout(180)
+@pytest.mark.parametrize("name", ["eval_texts.jsonl", "eval.bin", "train.bin"])
+def test_a_truncated_store_file_is_found_and_the_store_rebuilt(
+    name: str, tmp_path: Path, corpus: Path
+) -> None:
+    first = prepared(prepare(tmp_path, f"data.path={corpus}"))
+    file = store_of(first) / name
+    intact = file.read_bytes()
+    file.write_bytes(intact[: len(intact) // 2 + 1])  # cut mid-record, mid-id
+    report.record("faults_injected")
+    result = prepare(tmp_path, f"data.path={corpus}")
+    again = prepared(result)
+    assert again["built"] and again["tokens"] == first["tokens"]
+    assert f"{name} has" in result.stderr  # the note names the file at fault
+    assert file.read_bytes() == intact
+    report.record("runs_survived")
