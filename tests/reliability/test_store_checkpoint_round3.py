@@ -22,9 +22,10 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from cli_helpers import QUICK, Command, assert_user_error, describe, train
+from cli_helpers import QUICK, SRC_DIR, Command, assert_user_error, describe, train
 
 from . import report
+from .faults import install
 
 LINES = "".join(f"line {i} of a small corpus, said plainly\n" for i in range(200))
 
@@ -36,11 +37,18 @@ def corpus(tmp_path: Path) -> Path:
     return path
 
 
-def prepare(tmp_path: Path, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
-    """``codex-ml prepare --json data=offline/lines ARGS`` with the cache in ``tmp_path``."""
-    cache = str(tmp_path / "cache")
+def prepare(
+    tmp_path: Path, *args: str, timeout: float = 120, site: Path | None = None
+) -> subprocess.CompletedProcess:
+    """``codex-ml prepare --json data=offline/lines ARGS`` with the cache in ``tmp_path``.
+
+    ``site``: a folder of installed distributions to put on ``PYTHONPATH``.
+    """
+    env = {"CODEX_ML_CACHE_DIR": str(tmp_path / "cache")}
+    if site is not None:
+        env["PYTHONPATH"] = os.pathsep.join([str(SRC_DIR), str(site)])
     args = ("prepare", "--json", "data=offline/lines", *args)
-    return Command(args, tmp_path, {"CODEX_ML_CACHE_DIR": cache}).run(timeout=timeout)
+    return Command(args, tmp_path, env).run(timeout=timeout)
 
 
 def prepared(result: subprocess.CompletedProcess) -> dict:
@@ -177,4 +185,81 @@ def test_a_truncated_store_file_is_found_and_the_store_rebuilt(
     assert again["built"] and again["tokens"] == first["tokens"]
     assert f"{name} has" in result.stderr  # the note names the file at fault
     assert file.read_bytes() == intact
+    report.record("runs_survived")
+
+
+# --- 5. token ids are checked as they are written, and a header's dtype as it is read -----------
+
+ODD_IDS = """
+class OddIds:
+    vocab_size = 100
+    eos_id = 0
+
+    def __init__(self, gives="float"):
+        self.gives = gives
+
+    def encode(self, text):
+        return {"float": [5, 3.7], "too big": [7, 100], "negative": [-1], "str": ["a"]}[self.gives]
+
+    def decode(self, ids):
+        return ""
+
+
+def build(gives="float"):
+    return OddIds(gives)
+"""
+
+
+@pytest.mark.timeout(300)
+@pytest.mark.parametrize(
+    ("gives", "says"),
+    [
+        ("float", "the id 3.7 (float), not an int"),
+        ("too big", "the id 100, outside its vocabulary (0..99"),
+        ("negative", "the id -1, outside its vocabulary"),
+        ("str", "the id 'a' (str), not an int"),
+    ],
+)
+def test_a_tokenizer_giving_ids_that_are_not_its_own_is_named(
+    gives: str, says: str, tmp_path: Path, corpus: Path
+) -> None:
+    site = tmp_path / "site"
+    install(
+        site,
+        "rf-odd-ids",
+        "1.0",
+        entry_points={"codex_ml.tokenizers": {"rf_odd_ids": "rf_odd_ids:build"}},
+        modules={"rf_odd_ids": ODD_IDS},
+        log=tmp_path / "imports.log",
+    )
+    report.record("faults_injected")
+    args = (f"data.path={corpus}", "tokenizer.name=rf_odd_ids", f"+tokenizer.gives={gives}")
+    result = prepare(tmp_path, *args, site=site)
+    assert_user_error(result, "prepare", "the tokenizer (rf_odd_ids.OddIds)", says)
+    assert not list((tmp_path / "cache").rglob("*.bin"))  # nothing half-written kept
+    report.record("bad_inputs_tried")
+
+
+@pytest.mark.timeout(180)
+@pytest.mark.parametrize(
+    ("lie", "says"),
+    [
+        ({"dtype": "float32"}, "dtype 'float32'"),
+        ({"dtype": "int8"}, "dtype 'int8'"),
+        ({"dtype": "uint32"}, "a size its counts do not"),
+        ({"vocab_size": 50}, "outside the vocabulary of 50"),
+    ],
+    ids=str,
+)
+def test_a_header_that_lies_about_its_ids_is_damage_and_rebuilt(
+    lie: dict, says: str, tmp_path: Path, corpus: Path
+) -> None:
+    first = prepared(prepare(tmp_path, f"data.path={corpus}"))
+    header_file = store_of(first) / "header.json"
+    header_file.write_text(json.dumps({**json.loads(header_file.read_text()), **lie}))
+    report.record("faults_injected")
+    result = prepare(tmp_path, f"data.path={corpus}")
+    again = prepared(result)
+    assert again["built"] and again["dtype"] == "uint16" and again["tokens"] == first["tokens"]
+    assert "cannot be used" in result.stderr and says in result.stderr
     report.record("runs_survived")

@@ -196,8 +196,8 @@ def _write_store(
 ) -> None:
     """The store's files in ``temp``: the splits' ids, the held-out texts, the header last."""
     (temp / MARKER).write_text(marker_text(), encoding="utf-8")  # temp is fresh and private
+    method, encode = batch_encoder(tokenizer)  # refuses a vocab_size or eos_id that is no id
     dtype = dtype_for(int(tokenizer.vocab_size))
-    method, encode = batch_encoder(tokenizer)
     with _Progress(progress, folder) as bar:
         counts = _write_splits(temp, records, encode, dtype, bar)
     header = {
@@ -306,7 +306,6 @@ class _SplitWriter:
         self.dtype = dtype
         self.bar = bar
         self.pipeline = pipeline
-        self.limit = (1 << 16) if dtype == "uint16" else (1 << 32)
         self.pending: list[str] = []
         self.pending_chars = 0
         self.tokens = 0
@@ -327,12 +326,7 @@ class _SplitWriter:
         self.pipeline.submit(lambda: self._write(batch, chars))
 
     def _write(self, batch: list[str], chars: int) -> None:
-        ids = self.encode(batch)
-        if len(ids) and (int(ids.max()) >= self.limit or int(ids.min()) < 0):
-            raise ValueError(
-                f"the tokenizer gave id {int(ids.max())}, outside its vocabulary "
-                f"(vocab_size fits {self.dtype}); check the tokenizer's vocab_size."
-            )
+        ids = self.encode(batch)  # checked: ints below the tokenizer's vocab_size
         self.handle.write(ids.astype(self.dtype, copy=False).tobytes())
         self.tokens += len(ids)
         self.records += sum(1 for t in batch if t)
