@@ -17,12 +17,22 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
-from cli_helpers import QUICK, SRC_DIR, Command, assert_user_error, describe, train
+from cli_helpers import (
+    QUICK,
+    SRC_DIR,
+    Command,
+    assert_user_error,
+    cli_env,
+    describe,
+    train,
+)
 
 from . import report
 from .faults import install
@@ -263,3 +273,53 @@ def test_a_header_that_lies_about_its_ids_is_damage_and_rebuilt(
     assert again["built"] and again["dtype"] == "uint16" and again["tokens"] == first["tokens"]
     assert "cannot be used" in result.stderr and says in result.stderr
     report.record("runs_survived")
+
+
+# --- 6. a source without a fingerprint (a pipe) is read afresh every time -----------------------
+
+
+def prepare_in_bash(tmp_path: Path, text: str) -> dict:
+    """``codex-ml prepare`` with ``data.path=<(printf TEXT)``, as a user types it."""
+    env = cli_env(CODEX_ML_CACHE_DIR=str(tmp_path / "cache"))
+    cli = f"{shlex.quote(sys.executable)} -m codex_ml.cli prepare --json data=offline/lines"
+    command = f"{cli} data.path=<(printf %s {shlex.quote(text)})"
+    result = subprocess.run(
+        ["bash", "-c", command], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120
+    )
+    facts = prepared(result)
+    assert "built afresh and removed when this process ends" in result.stderr
+    return facts
+
+
+@pytest.mark.timeout(180)
+def test_process_substitution_works_and_is_read_afresh_every_time(tmp_path: Path) -> None:
+    first = prepare_in_bash(tmp_path, LINES)
+    again = prepare_in_bash(tmp_path, LINES + "a new line at the end\n")
+    assert first["built"] and again["built"]  # never the first one's store
+    assert sum(again["tokens"].values()) > sum(first["tokens"].values())
+    assert os.listdir(tmp_path / "cache" / "tokens") == []  # nothing left in the cache
+    report.record("runs_survived", 2)
+
+
+@pytest.mark.timeout(300)
+def test_a_named_pipe_refilled_between_runs_is_trained_on_afresh(tmp_path: Path) -> None:
+    pipe = tmp_path / "corpus.fifo"
+    os.mkfifo(pipe)
+    fingerprints: list[str] = []
+    for text in (LINES, LINES.upper()):
+        writer = subprocess.Popen(["sh", "-c", f"cat > {shlex.quote(str(pipe))}"], stdin=-1)
+        writer.stdin.write(text.encode())  # type: ignore[union-attr]
+        writer.stdin.close()  # type: ignore[union-attr]
+        run = train(
+            tmp_path / f"run-{len(fingerprints)}",
+            *QUICK,
+            "data=offline/lines",
+            f"data.path={pipe}",
+            env={"CODEX_ML_CACHE_DIR": str(tmp_path / "cache")},
+        )
+        writer.wait(timeout=30)
+        assert run.summary["data"]["store"]["built"]
+        fingerprints.append(run.summary["data"]["store"]["fingerprint"])
+    assert fingerprints[0] != fingerprints[1]
+    assert os.listdir(tmp_path / "cache" / "tokens") == []
+    report.record("runs_survived", 2)

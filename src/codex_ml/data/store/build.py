@@ -1,20 +1,21 @@
 """Write a token store: tokenise records in batches into a temporary folder, then rename it.
 
 Nothing is ever written at the store's own name until the store is complete:
-ids, held-out texts and the header go to ``.<name>.building-<random>/`` beside
-it, which is renamed into place as a whole (:func:`codex_ml.publish.publish_folder`).
-A failure of any kind (a bad record, a full disk, Ctrl-C) removes the
-temporary folder, so a half-written store can never be used; a stale or
-damaged store at the name is replaced only by a complete new one, and a
-complete one another process published there first is kept.
+its mark, ids, held-out texts and the header go to
+``.<name>.building-<pid>@<host>-<random>/`` beside it, which is renamed into
+place as a whole (:func:`codex_ml.publish.publish_folder`). A failure of any
+kind (a bad record, a full disk, Ctrl-C, SIGTERM) removes the temporary
+folder, so a half-written store can never be used; what a killed build left is
+cleared by the next (:mod:`.leftovers`). A stale or damaged store at the name
+is replaced only by a complete new one, only if codex-ml made that folder
+(:func:`refuse_foreign`), and a complete one another process published there
+first is kept.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import shutil
 import time
 from collections import deque
 from collections.abc import Callable, Iterable
@@ -22,8 +23,9 @@ from pathlib import Path
 from typing import IO, Any
 
 from codex_ml import fsio, publish
+from codex_ml.data.store import leftovers
 from codex_ml.data.store.encode import batch_encoder
-from codex_ml.data.store.fingerprint import FORMAT
+from codex_ml.data.store.fingerprint import FORMAT, is_unstable
 from codex_ml.data.store.layout import (
     CHECKED_FILES,
     EVAL_TEXTS,
@@ -46,7 +48,6 @@ BATCH_CHARS = 4 << 20
 EVAL_TEXT_CHARS = 1 << 20
 #: ... and at most this many records.
 EVAL_TEXT_RECORDS = 10_000
-_STALE_TEMP_SECONDS = 24 * 3600
 
 
 class StoreFolderTaken(FileExistsError, PermissionError):
@@ -114,7 +115,15 @@ def open_or_build(
         except ValueError as why:
             if refuse_foreign(folder):
                 note(f"token store {folder} cannot be used: {why}; building it again.")
-    store = build_store(folder, fingerprint, records(), tokenizer, meta, progress=progress)
+    volatile = is_unstable(meta) and in_default_root(folder)
+    if volatile:
+        note(
+            f"the data comes from a pipe or a device, whose content has no fingerprint: its "
+            f"token store {folder} is built afresh and removed when this process ends."
+        )
+    store = build_store(
+        folder, fingerprint, records(), tokenizer, meta, progress=progress, volatile=volatile
+    )
     return store, True
 
 
@@ -147,12 +156,19 @@ def build_store(
     meta: dict[str, Any],
     *,
     progress: bool = True,
+    volatile: bool = False,
 ) -> TokenStore:
-    """Tokenise ``records`` into a new store and publish it at ``folder``."""
+    """Tokenise ``records`` into a new store and publish it at ``folder``.
+
+    A ``volatile`` store (from a source without a fingerprint) is removed when
+    this process exits, and by the next build should this process be killed.
+    """
     started = time.perf_counter()
-    _remove_stale_temps(folder)
+    leftovers.remove_leftovers(folder)
+    mark = marker_text(volatile=leftovers.owner()) if volatile else marker_text()
 
     def fill(temp: Path) -> None:
+        (temp / MARKER).write_text(mark, encoding="utf-8")  # temp is fresh and private
         _write_store(temp, folder, fingerprint, records, tokenizer, meta, progress, started)
 
     def usable(existing: Path) -> bool:
@@ -172,8 +188,8 @@ def build_store(
         publish.publish_folder(
             folder,
             fill,
-            staging_prefix=_staging_prefix(folder),
-            aside_prefix=f".{folder.name}.old-",
+            staging_prefix=leftovers.staging_prefix(folder),
+            aside_prefix=leftovers.aside_prefix(folder),
             keep_existing=usable,
             durable=False,  # a cache: a store lost to a power cut is rebuilt
         )
@@ -181,6 +197,8 @@ def build_store(
         if publish.is_disk_full(exc):
             raise StoreWriteError(folder, exc) from exc
         raise
+    if volatile:
+        leftovers.remove_at_exit(folder)
     return check_store(folder, fingerprint)
 
 
@@ -195,7 +213,6 @@ def _write_store(
     started: float,
 ) -> None:
     """The store's files in ``temp``: the splits' ids, the held-out texts, the header last."""
-    (temp / MARKER).write_text(marker_text(), encoding="utf-8")  # temp is fresh and private
     method, encode = batch_encoder(tokenizer)  # refuses a vocab_size or eos_id that is no id
     dtype = dtype_for(int(tokenizer.vocab_size))
     with _Progress(progress, folder) as bar:
@@ -365,21 +382,6 @@ class _Progress:
     def __exit__(self, *exc: object) -> None:
         if self.bar is not None:
             self.bar.close()
-
-
-def _staging_prefix(folder: Path) -> str:
-    return f".{folder.name}.building-"
-
-
-def _remove_stale_temps(folder: Path) -> None:
-    """Temporary folders a killed build left behind (a day old: no build is that slow)."""
-    if not folder.parent.is_dir():
-        return
-    cutoff = time.time() - _STALE_TEMP_SECONDS
-    for temp in folder.parent.glob(f"{_staging_prefix(folder)}*"):
-        with contextlib.suppress(OSError):
-            if temp.is_dir() and not temp.is_symlink() and temp.stat().st_mtime < cutoff:
-                shutil.rmtree(temp)
 
 
 def _umask() -> int:

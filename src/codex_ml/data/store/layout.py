@@ -66,8 +66,10 @@ def default_root() -> Path:
 def in_default_root(folder: Path) -> bool:
     """Whether ``folder`` is a store under the cache's ``tokens/``: codex-ml's by construction."""
     root = default_root()
+    if os.path.abspath(folder.parent) == os.path.abspath(root):
+        return True
     try:
-        return folder.parent.is_dir() and os.path.samefile(folder.parent, root)
+        return os.path.samefile(folder.parent, root)  # the same folder by another path
     except OSError:
         return False
 
