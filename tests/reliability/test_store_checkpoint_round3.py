@@ -323,3 +323,123 @@ def test_a_named_pipe_refilled_between_runs_is_trained_on_afresh(tmp_path: Path)
     assert fingerprints[0] != fingerprints[1]
     assert os.listdir(tmp_path / "cache" / "tokens") == []
     report.record("runs_survived", 2)
+
+
+# --- 7. a checkpoint with NaN weights is passed over; a forged state.pt is refused --------------
+
+
+def rewrite(step_dir: Path, *, poison: bool = False, state: dict | None = None, **meta: object):
+    """Rewrite a checkpoint's files as codex-ml would have (hashes in meta.json updated)."""
+    import hashlib
+
+    import torch
+    from safetensors import safe_open
+    from safetensors.torch import load_file, save_file
+
+    weights_file, state_file = step_dir / "model.safetensors", step_dir / "state.pt"
+    if poison:
+        with safe_open(str(weights_file), framework="pt") as handle:
+            tied = handle.metadata()
+        weights = load_file(str(weights_file))
+        first = next(name for name, t in weights.items() if t.is_floating_point())
+        weights[first] = torch.full_like(weights[first], float("nan"))
+        save_file(weights, str(weights_file), metadata=tied)
+    if state is not None:
+        torch.save(state, state_file)
+    recorded = json.loads((step_dir / "meta.json").read_text())
+    for file in (weights_file, state_file):
+        data = file.read_bytes()
+        recorded["files"][file.name] = {
+            "bytes": len(data),
+            "sha256": hashlib.sha256(data).hexdigest(),
+        }
+    (step_dir / "meta.json").write_text(json.dumps({**recorded, **meta}))
+    report.record("faults_injected")
+
+
+@pytest.mark.timeout(300)
+def test_a_checkpoint_recorded_as_nan_is_passed_over_by_resume_and_generate(
+    run_copy: Path,
+) -> None:
+    step_2 = run_copy / "checkpoints" / "step-2"
+    assert json.loads((step_2 / "meta.json").read_text())["finite_weights"] is True
+    rewrite(step_2, poison=True, finite_weights=False)  # as a save after a NaN step records it
+    sampled = generate(run_copy)
+    assert sampled.returncode == 0, describe(sampled)
+    resumed = resume(run_copy)
+    assert resumed.returncode == 0, describe(resumed)
+    summary = json.loads((run_copy / "summary.json").read_text())
+    assert summary["resumed_from"] == str(run_copy) and summary["steps"] == 3
+    report.record("runs_survived", 2)
+
+
+@pytest.mark.timeout(300)
+def test_nan_weights_named_or_unrecorded_are_one_paragraph(run_copy: Path) -> None:
+    step_2 = run_copy / "checkpoints" / "step-2"
+    rewrite(step_2, poison=True)  # meta.json says nothing of it: the load finds it
+    weights = str(step_2 / "model.safetensors")
+    assert_user_error(generate(run_copy), "generate", weights, "NaN or infinite", "step-1")
+    assert_user_error(generate(step_2), "generate", weights, "NaN or infinite")
+    assert_user_error(resume(run_copy), "train", weights, "NaN or infinite")
+    report.record("bad_inputs_tried", 3)
+
+
+def _state(step_dir: Path) -> dict:
+    import torch
+
+    return torch.load(step_dir / "state.pt", weights_only=True)
+
+
+@pytest.mark.timeout(300)
+@pytest.mark.parametrize(
+    ("forge", "key", "says"),
+    [
+        (lambda s: s.pop("rng"), "rng", "lacks a value a resume needs"),
+        (lambda s: s.update(step=-100), "step", "gives step -100"),
+        (lambda s: s.update(tokens_seen=-5), "tokens_seen", "gives -5 tokens seen"),
+        (lambda s: s.update(optimizer=[1, 2]), "optimizer", "holds a list"),
+        (lambda s: s["rng"].update(python=(3, (1, 2), None)), "rng", "generators refuse"),
+    ],
+    ids=["no rng", "negative step", "negative tokens", "optimizer a list", "bad rng"],
+)
+def test_a_forged_state_file_names_the_file_and_the_key(
+    forge: object, key: str, says: str, run_copy: Path
+) -> None:
+    step_2 = run_copy / "checkpoints" / "step-2"
+    state = _state(step_2)
+    forge(state)  # type: ignore[operator]
+    rewrite(step_2, state=state)
+    result = resume(run_copy)
+    assert_user_error(result, "train", str(step_2 / "state.pt"), f"(key '{key}')", says)
+    report.record("bad_inputs_tried")
+
+
+@pytest.mark.timeout(120)
+def test_a_save_records_nan_weights_and_the_newest_finite_checkpoint_is_offered(
+    tmp_path: Path,
+) -> None:
+    import torch
+
+    from codex_ml.models.decoder_only import build_decoder_only
+    from codex_ml.training import CheckpointError
+    from codex_ml.training.checkpoint import (
+        find_latest_checkpoint,
+        resolve_checkpoint,
+        save_checkpoint,
+    )
+
+    model = build_decoder_only(n_layer=1, n_head=2, n_embd=16, block_size=8, seed=0)
+    state = {"step": 0}
+    for step in (1, 2):
+        save_checkpoint(tmp_path, step=step, model=model, state=state, config={}, keep=5)
+    with torch.no_grad():
+        next(model.parameters()).fill_(float("inf"))
+    nan = save_checkpoint(tmp_path, step=3, model=model, state=state, config={}, keep=5)
+    assert json.loads((nan / "meta.json").read_text())["finite_weights"] is False
+    assert (tmp_path / "checkpoints" / "latest").read_text().strip() == "step-3"
+    assert find_latest_checkpoint(tmp_path) == tmp_path / "checkpoints" / "step-2"
+    only_nan = tmp_path / "only-nan"
+    save_checkpoint(only_nan, step=1, model=model, state=state, config={}, keep=5)
+    with pytest.raises(CheckpointError, match="step-1 hold NaN or infinite weights"):
+        resolve_checkpoint(only_nan)
+    report.record("faults_injected", 2)
