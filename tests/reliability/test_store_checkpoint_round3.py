@@ -19,8 +19,10 @@ import json
 import os
 import shlex
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -443,3 +445,69 @@ def test_a_save_records_nan_weights_and_the_newest_finite_checkpoint_is_offered(
     with pytest.raises(CheckpointError, match="step-1 hold NaN or infinite weights"):
         resolve_checkpoint(only_nan)
     report.record("faults_injected", 2)
+
+
+# --- 8. a cache that cannot be written, and a build stopped or killed ---------------------------
+
+
+@pytest.mark.timeout(120)
+def test_a_cache_that_cannot_be_written_names_the_folder_and_the_variable(
+    tmp_path: Path, corpus: Path
+) -> None:
+    cache = Path("/sys/codex-ml-test-cache")  # mkdir there fails for root too
+    result = Command(
+        ("prepare", "data=offline/lines", f"data.path={corpus}"),
+        tmp_path,
+        {"CODEX_ML_CACHE_DIR": str(cache)},
+    ).run(timeout=120)
+    message = assert_user_error(result, "prepare", f"{cache} is not writable", "CODEX_ML_CACHE_DIR")
+    assert "Errno" not in message
+    report.record("bad_inputs_tried")
+
+
+def start_building(tmp_path: Path, size: int = 60_000_000) -> tuple[subprocess.Popen, Path]:
+    """``codex-ml prepare`` on a corpus big enough to take seconds; returns once it is writing."""
+    big = tmp_path / "big.txt"
+    with big.open("w") as handle:
+        handle.write("the quick brown fox jumps over the lazy dog, and again\n" * (size // 55))
+    tokens = tmp_path / "cache" / "tokens"
+    args = ("prepare", "data=offline/lines", f"data.path={big}")
+    process = Command(args, tmp_path, {"CODEX_ML_CACHE_DIR": str(tokens.parent)}).start()
+    while not (tokens.is_dir() and any(".building-" in p.name for p in tokens.iterdir())):
+        assert process.poll() is None, process.communicate()
+        time.sleep(0.005)
+    return process, tokens
+
+
+@pytest.mark.timeout(180)
+def test_sigterm_during_a_build_removes_its_temporary_folder_and_says_so(tmp_path: Path) -> None:
+    process, tokens = start_building(tmp_path)
+    process.send_signal(signal.SIGTERM)
+    _, stderr = process.communicate(timeout=60)
+    report.record("faults_injected")
+    assert process.returncode == 143, stderr
+    assert "terminated (SIGTERM) while building the token store" in stderr
+    assert "Traceback" not in stderr
+    assert os.listdir(tokens) == []  # no temporary folder, no store
+    report.record("runs_survived")
+
+
+@pytest.mark.timeout(180)
+def test_what_a_killed_build_left_is_removed_by_the_next_one(tmp_path: Path, corpus: Path) -> None:
+    process, tokens = start_building(tmp_path)
+    process.kill()
+    process.communicate(timeout=60)
+    report.record("faults_injected")
+    left = [p.name for p in tokens.iterdir()]
+    assert left and all(".building-" in name for name in left)
+    # A volatile store (built from a pipe) whose process was killed before it could remove it.
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    volatile = tokens / "0123456789abcdef01234567"
+    volatile.mkdir()
+    mark = {"what": "codex-ml token store", "format": 2, "volatile": f"{dead.pid}@{os.uname()[1]}"}
+    (volatile / ".codex-ml-token-store").write_text(json.dumps(mark))
+    result = prepare(tmp_path, f"data.path={corpus}")
+    stores = [store_of(prepared(result))]
+    assert sorted(tokens.iterdir()) == stores  # no temporary folder, no volatile store
+    report.record("runs_survived")

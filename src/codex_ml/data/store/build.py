@@ -14,15 +14,21 @@ first is kept.
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import json
 import os
+import signal
+import sys
+import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
 from codex_ml import fsio, publish
+from codex_ml.cache import CACHE_DIR_VARIABLE
 from codex_ml.data.store import leftovers
 from codex_ml.data.store.encode import batch_encoder
 from codex_ml.data.store.fingerprint import FORMAT, is_unstable
@@ -44,6 +50,8 @@ from codex_ml.regularfile import open_regular
 
 #: Characters of text tokenised per batch (per split): large enough for Rust parallelism.
 BATCH_CHARS = 4 << 20
+#: What a folder that may not be written makes ``mkdir`` fail with.
+_REFUSED = frozenset({errno.EACCES, errno.EPERM, errno.EROFS})
 #: Held-out records kept as text for text metrics: at most this many characters ...
 EVAL_TEXT_CHARS = 1 << 20
 #: ... and at most this many records.
@@ -68,6 +76,31 @@ class StoreFolderTaken(FileExistsError, PermissionError):
             "more, so codex-ml will not replace or delete anything in it and changed nothing. "
             "Name an empty or new folder for data.store= (it is made if missing)."
         )
+
+
+class StoreFolderUnwritable(PermissionError):
+    """The folder a token store goes in cannot be written (permissions, a read-only disk)."""
+
+    def __init__(self, folder: Path, exc: OSError) -> None:
+        self.folder = folder
+        where = Path(exc.filename) if exc.filename else folder.parent
+        if where.parent == folder.parent and where.name.startswith(f".{folder.name}."):
+            where = folder.parent  # the temporary folder it was making there
+        if in_default_root(folder):
+            remedy = (
+                f"Make it writable, or set {CACHE_DIR_VARIABLE} to a folder you can write (the "
+                "token stores go in its tokens/), or name one with data.store=DIR."
+            )
+        else:
+            remedy = "Make it writable, or name a folder you can write with data.store=DIR."
+        super().__init__(
+            exc.errno,
+            f"could not write the token store {folder}: {where} is not writable "
+            f"({os.strerror(exc.errno or errno.EACCES)}). Nothing was written. {remedy}",
+        )
+
+    def __str__(self) -> str:
+        return str(self.args[1])
 
 
 class StoreWriteError(OSError):
@@ -185,17 +218,20 @@ def build_store(
         return True
 
     try:
-        publish.publish_folder(
-            folder,
-            fill,
-            staging_prefix=leftovers.staging_prefix(folder),
-            aside_prefix=leftovers.aside_prefix(folder),
-            keep_existing=usable,
-            durable=False,  # a cache: a store lost to a power cut is rebuilt
-        )
+        with _stopped_by_sigterm(folder):
+            publish.publish_folder(
+                folder,
+                fill,
+                staging_prefix=leftovers.staging_prefix(folder),
+                aside_prefix=leftovers.aside_prefix(folder),
+                keep_existing=usable,
+                durable=False,  # a cache: a store lost to a power cut is rebuilt
+            )
     except OSError as exc:
         if publish.is_disk_full(exc):
             raise StoreWriteError(folder, exc) from exc
+        if exc.errno in _REFUSED and not isinstance(exc, StoreFolderTaken):
+            raise StoreFolderUnwritable(folder, exc) from exc
         raise
     if volatile:
         leftovers.remove_at_exit(folder)
@@ -382,6 +418,42 @@ class _Progress:
     def __exit__(self, *exc: object) -> None:
         if self.bar is not None:
             self.bar.close()
+
+
+@contextlib.contextmanager
+def _stopped_by_sigterm(folder: Path) -> Iterator[None]:
+    """SIGTERM while building (``codex-ml prepare``) ends the build cleanly: exit 143.
+
+    Left at its default, SIGTERM kills the process on the spot, leaving the
+    temporary folder behind; raised as ``SystemExit`` instead, it goes through
+    the build's cleanup. A handler someone else installed (``codex-ml
+    train``'s) is left alone.
+    """
+    if (
+        threading.current_thread() is not threading.main_thread()
+        or signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL
+    ):
+        yield
+        return
+
+    class Terminated(SystemExit):
+        """SIGTERM arrived (a SystemExit a plugin raised is not this)."""
+
+    def terminate(signum: int, frame: object) -> None:
+        raise Terminated(128 + signum)
+
+    signal.signal(signal.SIGTERM, terminate)
+    try:
+        yield
+    except Terminated:
+        print(
+            f"codex-ml: terminated (SIGTERM) while building the token store {folder}; nothing "
+            "of it was kept.",
+            file=sys.stderr,
+        )
+        raise
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 def _umask() -> int:

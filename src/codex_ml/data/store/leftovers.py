@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import glob
 import os
 import re
 import shutil
@@ -26,7 +27,8 @@ from codex_ml.data.store.layout import in_default_root, read_marker
 
 #: Leftovers this old are removed whoever left them.
 STALE_SECONDS = 24 * 3600
-_OWNED = re.compile(r"^(\d+)@(.+)-[^-]+$")
+#: ``.<name>.building-<pid>@<host>-<random>`` (or ``.old-``); mkdtemp's random part has no ``-``.
+_OWNED = re.compile(r"^\..+\.(?:building|old)-(\d+)@(.+)-[a-z0-9_]+$")
 
 
 def owner() -> str:
@@ -50,16 +52,21 @@ def remove_at_exit(folder: Path) -> None:
 
 
 def remove_leftovers(folder: Path) -> None:
-    """Clear what killed builds left beside ``folder`` (and volatile stores, in the cache)."""
+    """Clear what killed builds left beside ``folder``; in the cache, of every store there.
+
+    In the cache's ``tokens/`` everything is codex-ml's, volatile stores included;
+    beside a ``data.store=`` folder only what builds of that folder left.
+    """
     parent = folder.parent
     if not parent.is_dir():
         return
+    cache = in_default_root(folder)
+    name = "*" if cache else glob.escape(folder.name)
     for kind in ("building", "old"):
-        prefix = f".{folder.name}.{kind}-"
-        for temp in parent.glob(f"{prefix}*"):
-            match = _OWNED.match(temp.name[len(prefix) :])
+        for temp in parent.glob(f".{name}.{kind}-*"):
+            match = _OWNED.match(temp.name)
             _remove_if_abandoned(temp, match.group(1, 2) if match else None, STALE_SECONDS)
-    if in_default_root(folder):
+    if cache:
         for store in parent.iterdir():
             mark = read_marker(store) if not store.name.startswith(".") else None
             volatile = (mark or {}).get("volatile")
