@@ -511,3 +511,48 @@ def test_what_a_killed_build_left_is_removed_by_the_next_one(tmp_path: Path, cor
     stores = [store_of(prepared(result))]
     assert sorted(tokens.iterdir()) == stores  # no temporary folder, no volatile store
     report.record("runs_survived")
+
+
+# --- 2. a callback's file may not be one of the run's own -----------------------------------------
+
+
+def test_every_name_a_run_writes_is_in_the_one_list(trained: Path) -> None:
+    from codex_ml.runfiles import RUN_DIR_NAMES
+
+    assert {p.name for p in trained.iterdir()} <= set(RUN_DIR_NAMES)
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        *(".lock", "metrics.jsonl", "checkpoints", "summary.json", "Train.log", ".hydra"),
+        *("wandb", "../escape.csv", "sub/rows.csv", "..", ".hidden.csv", ""),
+    ],
+)
+def test_the_csv_callback_refuses_the_run_s_own_names_and_paths(name: str) -> None:
+    from codex_ml.callbacks.csv_file import CSVCallback
+    from codex_ml.config import ConfigError
+
+    with pytest.raises(ConfigError, match=r"callbacks\.csv\.filename") as caught:
+        CSVCallback(filename=name)
+    assert caught.value.where == "callbacks.csv.filename" and "\n" not in str(caught.value)
+    report.record("bad_inputs_tried")
+
+
+@pytest.mark.timeout(300)
+@pytest.mark.parametrize("name", [".lock", "metrics.jsonl", "checkpoints", "../escape.csv"])
+def test_a_csv_filename_naming_a_run_file_is_refused_before_the_run_starts(
+    name: str, run_copy: Path
+) -> None:
+    def kept() -> tuple:
+        files = ("metrics.jsonl", "summary.json", "config.yaml")
+        steps = sorted(p.name for p in (run_copy / "checkpoints").iterdir())
+        return steps, [(run_copy / f).read_bytes() for f in files], sorted(os.listdir(run_copy))
+
+    before = kept()
+    args = ("train", f"hydra.run.dir={run_copy}", *QUICK, "callbacks=[csv]")
+    result = Command((*args, f"callbacks.csv.filename={name}"), run_copy.parent).run(timeout=120)
+    assert_user_error(result, "train", f"callbacks.csv.filename={name!r}")
+    assert kept() == before  # no file of the run replaced, none added
+    assert not (run_copy.parent / "escape.csv").exists()
+    report.record("bad_inputs_tried")
