@@ -289,7 +289,7 @@ def prepare_in_bash(tmp_path: Path, text: str) -> dict:
         ["bash", "-c", command], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120
     )
     facts = prepared(result)
-    assert "built afresh and removed when this process ends" in result.stderr
+    assert "built afresh and is removed when this process ends" in result.stderr
     return facts
 
 

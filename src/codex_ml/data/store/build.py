@@ -149,14 +149,14 @@ def open_or_build(
             if refuse_foreign(folder):
                 note(f"token store {folder} cannot be used: {why}; building it again.")
     volatile = is_unstable(meta) and in_default_root(folder)
-    if volatile:
-        note(
-            f"the data comes from a pipe or a device, whose content has no fingerprint: its "
-            f"token store {folder} is built afresh and removed when this process ends."
-        )
     store = build_store(
         folder, fingerprint, records(), tokenizer, meta, progress=progress, volatile=volatile
     )
+    if volatile:  # said once it is built: an error stays the one paragraph it is
+        note(
+            f"the data comes from a pipe or a device, whose content has no fingerprint: its "
+            f"token store {folder} was built afresh and is removed when this process ends."
+        )
     return store, True
 
 
