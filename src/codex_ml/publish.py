@@ -74,7 +74,8 @@ def publish_folder(
     """
     staged: Path | None = None
     try:
-        staged = fsio.make_temp_dir(target.parent, prefix=staging_prefix)
+        with _signals_held():  # a Ctrl-C or SIGTERM arrives once ``staged`` names the folder
+            staged = fsio.make_temp_dir(target.parent, prefix=staging_prefix)
         fill(staged)
         published = _rename_into_place(staged, target, aside_prefix, keep_existing, durable)
     except BaseException:
@@ -84,6 +85,27 @@ def publish_folder(
     if not published:
         shutil.rmtree(staged, ignore_errors=True)
     return published
+
+
+@contextmanager
+def _signals_held() -> Iterator[None]:
+    """Hold SIGINT and SIGTERM back for the block (where the platform can), then deliver them.
+
+    Around the making of a temporary folder: a signal between its ``mkdir``
+    and the assignment of its name would leave a folder nobody removes.
+    """
+    import signal
+
+    held = {signal.SIGINT, signal.SIGTERM}
+    block = getattr(signal, "pthread_sigmask", None)
+    if block is None:
+        yield
+        return
+    previous = block(signal.SIG_BLOCK, held)
+    try:
+        yield
+    finally:
+        block(signal.SIG_SETMASK, previous)
 
 
 def _rename_into_place(

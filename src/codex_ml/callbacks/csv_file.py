@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from codex_ml.callbacks.scalars import scalars
+from codex_ml.runfiles import RUN_DIR_NAMES, clash
 
 
 class CSVCallback:
@@ -17,12 +18,22 @@ class CSVCallback:
     Rows are appended as they come; when a record brings a new number (the
     first evaluation, say) the file is rewritten once with the wider header,
     earlier rows leaving that column empty. Written through :mod:`codex_ml.fsio`
-    (never through a link). Rank 0 only.
+    (never through a link). Rank 0 only. ``filename`` may not be one of the
+    run's own names (:func:`codex_ml.runfiles.clash`): refused when the
+    callback is built, before the run trains.
     """
 
     def __init__(self, filename: str = "metrics.csv") -> None:
-        if not filename or Path(filename).name != filename:
-            raise ValueError(f"filename={filename!r} must be a file name in the run directory.")
+        from codex_ml.config import ConfigError
+
+        why = clash(filename)
+        if why is not None:
+            raise ConfigError(
+                f"callbacks.csv.filename={filename!r} {why}; the csv callback writes one file "
+                "of its own at the top of the run directory, beside the run's files "
+                f"({', '.join(RUN_DIR_NAMES)}). Give it another name, such as metrics.csv.",
+                where="callbacks.csv.filename",
+            )
         self.filename = filename
         self._path: Path | None = None
         self._columns: list[str] = ["event", "step"]

@@ -55,7 +55,12 @@ def encode_records(tokenizer: Any, records: Iterable[str], *, name: str) -> list
     """All records' token ids, each record followed by ``tokenizer.eos_id``.
 
     ``name`` (``"train_data"``, ``"eval_data"``) is only used in error messages.
+    Ids that are not ints below the tokenizer's ``vocab_size`` are refused
+    (:class:`codex_ml.data.store.encode.IdCheck`), as they are in a token store.
     """
+    from codex_ml.data.store.encode import IdCheck
+
+    check = IdCheck(tokenizer)
     eos_id = tokenizer.eos_id
     ids: list[int] = []
     for index, record in enumerate(records):
@@ -67,6 +72,7 @@ def encode_records(tokenizer: Any, records: Iterable[str], *, name: str) -> list
         if record:  # an empty record would only add a lone end-of-sequence token
             ids.extend(tokenizer.encode(record))
             ids.append(eos_id)
+    check(ids)
     return ids
 
 

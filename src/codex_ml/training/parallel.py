@@ -23,7 +23,7 @@ import torch
 from torch import nn
 
 from codex_ml.training import fsdp
-from codex_ml.training.checkpoint import Checkpoint, load_checkpoint
+from codex_ml.training.checkpoint import Checkpoint, check_resume_state, load_checkpoint
 from codex_ml.training.compile import compiled
 from codex_ml.training.distributed import World, wrap_model
 from codex_ml.training.errors import CheckpointError
@@ -82,6 +82,7 @@ class RunModel:
         if not self.sharded:
             return load_checkpoint(path, self.model, optimizer, map_location="cpu")
         loaded = load_checkpoint(path, self.model, map_location="cpu")
+        check_resume_state(loaded)  # load_checkpoint checks it only when given the optimizer
         fsdp.load_weights(self.trained, self.model)
         try:
             fsdp.load_optimizer_state(self.trained, optimizer, loaded.state["optimizer"])

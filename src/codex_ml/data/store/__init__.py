@@ -7,10 +7,18 @@ which also says where stores go by default: :func:`default_root`);
 batches. ``codex_ml.run.prepare`` wires this to a run's config.
 """
 
-from codex_ml.data.store.build import StoreWriteError, build_store, open_or_build
+from codex_ml.data.store.build import (
+    StoreFolderTaken,
+    StoreFolderUnwritable,
+    StoreWriteError,
+    build_store,
+    open_or_build,
+)
 from codex_ml.data.store.layout import TokenSplit, TokenStore, check_store, default_root
 
 __all__ = [
+    "StoreFolderTaken",
+    "StoreFolderUnwritable",
     "StoreWriteError",
     "TokenSplit",
     "TokenStore",

@@ -1,47 +1,106 @@
 """Write a token store: tokenise records in batches into a temporary folder, then rename it.
 
 Nothing is ever written at the store's own name until the store is complete:
-ids, held-out texts and the header go to ``.<name>.building-<random>/`` beside
-it, which is renamed into place as a whole (:func:`codex_ml.publish.publish_folder`).
-A failure of any kind (a bad record, a full disk, Ctrl-C) removes the
-temporary folder, so a half-written store can never be used; a stale or
-damaged store at the name is replaced only by a complete new one, and a
-complete one another process published there first is kept.
+its mark, ids, held-out texts and the header go to
+``.<name>.building-<pid>@<host>-<random>/`` beside it, which is renamed into
+place as a whole (:func:`codex_ml.publish.publish_folder`). A failure of any
+kind (a bad record, a full disk, Ctrl-C, SIGTERM) removes the temporary
+folder, so a half-written store can never be used; what a killed build left is
+cleared by the next (:mod:`.leftovers`). A stale or damaged store at the name
+is replaced only by a complete new one, only if codex-ml made that folder
+(:func:`refuse_foreign`), and a complete one another process published there
+first is kept.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
-import shutil
+import signal
+import sys
+import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
 from codex_ml import fsio, publish
+from codex_ml.cache import CACHE_DIR_VARIABLE
+from codex_ml.data.store import leftovers
 from codex_ml.data.store.encode import batch_encoder
-from codex_ml.data.store.fingerprint import FORMAT
+from codex_ml.data.store.fingerprint import FORMAT, is_unstable
 from codex_ml.data.store.layout import (
+    CHECKED_FILES,
     EVAL_TEXTS,
     HEADER,
-    SPLITS,
+    MARKER,
+    STORE_FILES,
     TokenStore,
     check_store,
+    checksum,
     dtype_for,
-    sampled_checksum,
+    in_default_root,
+    marker_text,
+    read_marker,
 )
+from codex_ml.regularfile import open_regular
 
 #: Characters of text tokenised per batch (per split): large enough for Rust parallelism.
 BATCH_CHARS = 4 << 20
+#: What a folder that may not be written makes ``mkdir`` fail with.
+_REFUSED = frozenset({errno.EACCES, errno.EPERM, errno.EROFS})
 #: Held-out records kept as text for text metrics: at most this many characters ...
 EVAL_TEXT_CHARS = 1 << 20
 #: ... and at most this many records.
 EVAL_TEXT_RECORDS = 10_000
-_STORE_FILES = {HEADER, EVAL_TEXTS, *(f"{s}.bin" for s in SPLITS)}
-_STALE_TEMP_SECONDS = 24 * 3600
+
+
+class StoreFolderTaken(FileExistsError, PermissionError):
+    """``data.store=`` names a folder codex-ml did not make, and it is not empty: never touched.
+
+    A ``PermissionError`` too, so the command line reports it as one paragraph
+    (exit 2) like any other file the user has to move; ``folder`` is the folder.
+    """
+
+    def __init__(self, folder: Path, foreign: list[str]) -> None:
+        self.folder = folder
+        shown = ", ".join(foreign[:5]) + (
+            f" and {len(foreign) - 5} more" if len(foreign) > 5 else ""
+        )
+        super().__init__(
+            f"data.store={folder} holds files that are not a token store's ({shown}): codex-ml "
+            f"marks every store it makes with a {MARKER} file, and this folder has none or holds "
+            "more, so codex-ml will not replace or delete anything in it and changed nothing. "
+            "Name an empty or new folder for data.store= (it is made if missing)."
+        )
+
+
+class StoreFolderUnwritable(PermissionError):
+    """The folder a token store goes in cannot be written (permissions, a read-only disk)."""
+
+    def __init__(self, folder: Path, exc: OSError) -> None:
+        self.folder = folder
+        where = Path(exc.filename) if exc.filename else folder.parent
+        if where.parent == folder.parent and where.name.startswith(f".{folder.name}."):
+            where = folder.parent  # the temporary folder it was making there
+        if in_default_root(folder):
+            remedy = (
+                f"Make it writable, or set {CACHE_DIR_VARIABLE} to a folder you can write (the "
+                "token stores go in its tokens/), or name one with data.store=DIR."
+            )
+        else:
+            remedy = "Make it writable, or name a folder you can write with data.store=DIR."
+        super().__init__(
+            exc.errno,
+            f"could not write the token store {folder}: {where} is not writable "
+            f"({os.strerror(exc.errno or errno.EACCES)}). Nothing was written. {remedy}",
+        )
+
+    def __str__(self) -> str:
+        return str(self.args[1])
 
 
 class StoreWriteError(OSError):
@@ -87,26 +146,39 @@ def open_or_build(
         try:
             return check_store(folder, fingerprint), False
         except ValueError as why:
-            _refuse_foreign(folder)
-            note(f"token store {folder} cannot be used: {why}; building it again.")
-    store = build_store(folder, fingerprint, records(), tokenizer, meta, progress=progress)
+            if refuse_foreign(folder):
+                note(f"token store {folder} cannot be used: {why}; building it again.")
+    volatile = is_unstable(meta) and in_default_root(folder)
+    store = build_store(
+        folder, fingerprint, records(), tokenizer, meta, progress=progress, volatile=volatile
+    )
+    if volatile:  # said once it is built: an error stays the one paragraph it is
+        note(
+            f"the data comes from a pipe or a device, whose content has no fingerprint: its "
+            f"token store {folder} was built afresh and is removed when this process ends."
+        )
     return store, True
 
 
-def _refuse_foreign(folder: Path) -> None:
-    """A folder that holds anything but store files is the user's: never replace it."""
-    if not folder.is_dir():
+def refuse_foreign(folder: Path) -> bool:
+    """Raise unless codex-ml may replace what is at ``folder``; whether anything is there.
+
+    It may when ``folder`` is a store under the cache's ``tokens/`` (codex-ml's
+    by construction), is empty, or bears the store's mark and holds only a
+    store's files. Anything else is the user's (:class:`StoreFolderTaken`).
+    """
+    if not folder.is_dir() or folder.is_symlink():
         raise NotADirectoryError(
             f"data.store={folder} is not a folder; name a folder for the token store (it is "
             "made if missing)."
         )
-    foreign = sorted(p.name for p in folder.iterdir() if p.name not in _STORE_FILES)
-    if foreign:
-        raise FileExistsError(
-            f"data.store={folder} holds files that are not a token store's "
-            f"({', '.join(foreign[:5])}); codex-ml will not replace them and changed nothing. "
-            "Name an empty or new folder for data.store=."
-        )
+    names = sorted(p.name for p in folder.iterdir())
+    if not names or in_default_root(folder):
+        return bool(names)
+    foreign = [name for name in names if name not in STORE_FILES]
+    if read_marker(folder) is None or foreign:
+        raise StoreFolderTaken(folder, foreign or names)
+    return True
 
 
 def build_store(
@@ -117,36 +189,52 @@ def build_store(
     meta: dict[str, Any],
     *,
     progress: bool = True,
+    volatile: bool = False,
 ) -> TokenStore:
-    """Tokenise ``records`` into a new store and publish it at ``folder``."""
+    """Tokenise ``records`` into a new store and publish it at ``folder``.
+
+    A ``volatile`` store (from a source without a fingerprint) is removed when
+    this process exits, and by the next build should this process be killed.
+    """
     started = time.perf_counter()
-    _remove_stale_temps(folder)
+    leftovers.remove_leftovers(folder)
+    mark = marker_text(volatile=leftovers.owner()) if volatile else marker_text()
 
     def fill(temp: Path) -> None:
+        (temp / MARKER).write_text(mark, encoding="utf-8")  # temp is fresh and private
         _write_store(temp, folder, fingerprint, records, tokenizer, meta, progress, started)
 
     def usable(existing: Path) -> bool:
-        """Another process finished the same store first: use theirs (never a link)."""
+        """Another process finished the same store first: use theirs (never a link).
+
+        Whatever else is there is replaced only if it is codex-ml's to replace.
+        """
         fsio.refuse_link(existing)
         try:
             check_store(existing, fingerprint)
         except ValueError:
+            refuse_foreign(existing)
             return False
         return True
 
     try:
-        publish.publish_folder(
-            folder,
-            fill,
-            staging_prefix=_staging_prefix(folder),
-            aside_prefix=f".{folder.name}.old-",
-            keep_existing=usable,
-            durable=False,  # a cache: a store lost to a power cut is rebuilt
-        )
+        with _stopped_by_sigterm(folder):
+            publish.publish_folder(
+                folder,
+                fill,
+                staging_prefix=leftovers.staging_prefix(folder),
+                aside_prefix=leftovers.aside_prefix(folder),
+                keep_existing=usable,
+                durable=False,  # a cache: a store lost to a power cut is rebuilt
+            )
     except OSError as exc:
         if publish.is_disk_full(exc):
             raise StoreWriteError(folder, exc) from exc
+        if exc.errno in _REFUSED and not isinstance(exc, StoreFolderTaken):
+            raise StoreFolderUnwritable(folder, exc) from exc
         raise
+    if volatile:
+        leftovers.remove_at_exit(folder)
     return check_store(folder, fingerprint)
 
 
@@ -161,8 +249,8 @@ def _write_store(
     started: float,
 ) -> None:
     """The store's files in ``temp``: the splits' ids, the held-out texts, the header last."""
+    method, encode = batch_encoder(tokenizer)  # refuses a vocab_size or eos_id that is no id
     dtype = dtype_for(int(tokenizer.vocab_size))
-    method, encode = batch_encoder(tokenizer)
     with _Progress(progress, folder) as bar:
         counts = _write_splits(temp, records, encode, dtype, bar)
     header = {
@@ -174,12 +262,19 @@ def _write_store(
         "eos_id": int(tokenizer.eos_id),
         "encoder": method,
         "splits": counts,
-        "checksums": {s: sampled_checksum(temp / f"{s}.bin") for s in SPLITS},
+        "files": {name: _recorded(temp / name) for name in CHECKED_FILES},
         "seconds": round(time.perf_counter() - started, 3),
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
     fsio.write_atomic(temp / HEADER, json.dumps(header, indent=2) + "\n")
     os.chmod(temp, 0o777 & ~_umask())  # the temporary folder was private (0700)
+
+
+def _recorded(path: Path) -> dict[str, Any]:
+    """What the header records of a file: its size and checksum (see ``layout.checksum``)."""
+    with open_regular(path) as handle:
+        size = os.fstat(handle.fileno()).st_size
+        return {"bytes": size, "checksum": checksum(handle, size)}
 
 
 def _write_splits(
@@ -264,7 +359,6 @@ class _SplitWriter:
         self.dtype = dtype
         self.bar = bar
         self.pipeline = pipeline
-        self.limit = (1 << 16) if dtype == "uint16" else (1 << 32)
         self.pending: list[str] = []
         self.pending_chars = 0
         self.tokens = 0
@@ -285,12 +379,7 @@ class _SplitWriter:
         self.pipeline.submit(lambda: self._write(batch, chars))
 
     def _write(self, batch: list[str], chars: int) -> None:
-        ids = self.encode(batch)
-        if len(ids) and (int(ids.max()) >= self.limit or int(ids.min()) < 0):
-            raise ValueError(
-                f"the tokenizer gave id {int(ids.max())}, outside its vocabulary "
-                f"(vocab_size fits {self.dtype}); check the tokenizer's vocab_size."
-            )
+        ids = self.encode(batch)  # checked: ints below the tokenizer's vocab_size
         self.handle.write(ids.astype(self.dtype, copy=False).tobytes())
         self.tokens += len(ids)
         self.records += sum(1 for t in batch if t)
@@ -331,19 +420,40 @@ class _Progress:
             self.bar.close()
 
 
-def _staging_prefix(folder: Path) -> str:
-    return f".{folder.name}.building-"
+@contextlib.contextmanager
+def _stopped_by_sigterm(folder: Path) -> Iterator[None]:
+    """SIGTERM while building (``codex-ml prepare``) ends the build cleanly: exit 143.
 
-
-def _remove_stale_temps(folder: Path) -> None:
-    """Temporary folders a killed build left behind (a day old: no build is that slow)."""
-    if not folder.parent.is_dir():
+    Left at its default, SIGTERM kills the process on the spot, leaving the
+    temporary folder behind; raised as ``SystemExit`` instead, it goes through
+    the build's cleanup. A handler someone else installed (``codex-ml
+    train``'s) is left alone.
+    """
+    if (
+        threading.current_thread() is not threading.main_thread()
+        or signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL
+    ):
+        yield
         return
-    cutoff = time.time() - _STALE_TEMP_SECONDS
-    for temp in folder.parent.glob(f"{_staging_prefix(folder)}*"):
-        with contextlib.suppress(OSError):
-            if temp.is_dir() and not temp.is_symlink() and temp.stat().st_mtime < cutoff:
-                shutil.rmtree(temp)
+
+    class Terminated(SystemExit):
+        """SIGTERM arrived (a SystemExit a plugin raised is not this)."""
+
+    def terminate(signum: int, frame: object) -> None:
+        raise Terminated(128 + signum)
+
+    signal.signal(signal.SIGTERM, terminate)
+    try:
+        yield
+    except Terminated:
+        print(
+            f"codex-ml: terminated (SIGTERM) while building the token store {folder}; nothing "
+            "of it was kept.",
+            file=sys.stderr,
+        )
+        raise
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 def _umask() -> int:

@@ -8,7 +8,8 @@ Two fingerprints make the store's name (``tokens/<fingerprint>/``):
   merges, normaliser, ...); otherwise its class and its plain attributes;
 - the data's: the loader key and kwargs, and the resolved path, size and
   modification time of every file it reads (the files a built-in loader
-  resolved, or any kwarg that names an existing path).
+  resolved, or any kwarg that names an existing path). A pipe or a device
+  has no such fingerprint: it gets a new one on every run (:func:`file_stats`).
 
 Together with the split settings and the store format they give one digest;
 any change gives another name, so a stale store is never even looked at.
@@ -19,13 +20,16 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import stat
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 #: Bumped when the files of a store change shape; old stores are then rebuilt.
-FORMAT = 1
+FORMAT = 2
 _PLAIN = (str, int, float, bool, type(None))
+#: In place of a size: a source whose content no size and time can vouch for (a pipe).
+UNSTABLE = "unstable"
 
 
 def digest(value: Any, length: int = 24) -> str:
@@ -54,16 +58,42 @@ def tokenizer_fingerprint(tokenizer: Any) -> dict[str, Any]:
 
 
 def file_stats(files: Iterable[Path]) -> list[list[Any]]:
-    """``[resolved path, size, mtime_ns]`` of each file (a device or FIFO: size and time 0)."""
-    stats = []
+    """``[resolved path, size, mtime_ns]`` of each file; an unstable one gets a fresh nonce.
+
+    A named pipe, ``/dev/fd/N`` (``data.path=<(...)``), ``/dev/stdin``, a
+    device or a file that reports no size (``/proc``) has no size and time
+    that say what it holds: ``[path, UNSTABLE, nonce]`` makes the fingerprint
+    new on every run, so its store is built afresh (:func:`is_unstable`).
+    """
+    stats: list[list[Any]] = []
     for file in files:
-        resolved = Path(file).resolve()
-        info = resolved.stat()
-        regular = resolved.is_file()
-        stats.append(
-            [str(resolved), info.st_size if regular else 0, info.st_mtime_ns if regular else 0]
-        )
+        path = Path(file)
+        info = os.stat(path)  # through links: /dev/fd/N is one to the pipe
+        if stat.S_ISREG(info.st_mode) and info.st_size > 0:
+            stats.append([str(path.resolve()), info.st_size, info.st_mtime_ns])
+        else:
+            stats.append([str(path.absolute()), UNSTABLE, _nonce()])
     return stats
+
+
+def _nonce() -> str:
+    """New on every run, and the same on every process of one torchrun launch."""
+    launch = os.environ.get("TORCHELASTIC_RUN_ID")
+    if launch:
+        return f"launch {launch} {os.environ.get('TORCHELASTIC_RESTART_COUNT', '0')}"
+    return os.urandom(8).hex()
+
+
+def is_unstable(meta: Mapping[str, Any]) -> bool:
+    """Whether a store's ``meta`` (see ``run.prepare``) names a source without a fingerprint."""
+    data = meta.get("data")
+    sources = data.values() if isinstance(data, Mapping) else ()
+    return any(
+        isinstance(entry, list) and len(entry) == 3 and entry[1] == UNSTABLE
+        for source in sources
+        if isinstance(source, Mapping)
+        for entry in source.get("files") or ()
+    )
 
 
 def files_in_kwargs(kwargs: Mapping[str, Any]) -> list[Path]:

@@ -2,6 +2,7 @@
 
 A store is a folder::
 
+    .codex-ml-token-store  the mark of a folder codex-ml made (what, format, owner)
     header.json        what it holds and what it was made from (below)
     train.bin          the training split's ids, one flat array (uint16 or uint32)
     eval.bin           the held-out split's ids (may be empty)
@@ -9,11 +10,15 @@ A store is a folder::
 
 ``header.json`` holds the format, the fingerprint (the folder's name under the
 cache), the tokenizer's and the data's fingerprints, the dtype, each split's
-token and record counts, the codex-ml version and a sampled checksum of each
-``.bin``. :func:`open_store` uses a folder only if all of that holds: a
-missing or unreadable header (a half-written or foreign folder), another
-fingerprint (stale), a file of the wrong size (truncated) or a checksum that
-does not match (damaged) each make it refuse, with the reason.
+token and record counts, the codex-ml version, and the size and checksum of
+every other file (:data:`CHECKED_FILES`). :func:`check_store` uses a folder
+only if all of that holds: no mark or a missing or unreadable header (a
+half-written or foreign folder), another fingerprint (stale), a dtype that is
+not an id dtype or does not fit the vocabulary, a file of the wrong size
+(truncated), a checksum that does not match (damaged) or a sampled id outside
+the vocabulary each make it refuse, with the reason. Every file is read
+through :mod:`codex_ml.regularfile`: a named pipe, a device or a link in a
+store is damage, never something to block on or read without end.
 
 Stores live in ``tokens/`` under codex-ml's cache folder (:func:`default_root`)
 unless ``data.store=DIR`` names one.
@@ -23,16 +28,32 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from codex_ml.cache import cache_folder
 from codex_ml.data.store.fingerprint import FORMAT
+from codex_ml.regularfile import open_regular, read_regular_text
 
 HEADER = "header.json"
+#: The file that marks a folder as a token store codex-ml made (written first, checked first).
+MARKER = ".codex-ml-token-store"
+MARKER_WHAT = "codex-ml token store"
 SPLITS = ("train", "eval")
 EVAL_TEXTS = "eval_texts.jsonl"
+#: The files the header records the size and checksum of.
+CHECKED_FILES = (*(f"{s}.bin" for s in SPLITS), EVAL_TEXTS)
+#: Every name a store holds.
+STORE_FILES = frozenset({MARKER, HEADER, *CHECKED_FILES})
+#: The dtypes a store keeps ids in, and their sizes.
+ID_DTYPES = {"uint16": 2, "uint32": 4}
+#: The most a header or a mark can hold (a header lists the data's files: it can grow).
+HEADER_LIMIT = 64 << 20
+MARKER_LIMIT = 4096
+#: Files up to this size are hashed whole; larger ones (the ids) in slices.
+_WHOLE = 16 << 20
 _SAMPLES = 16
 _SAMPLE_BYTES = 1 << 16
 
@@ -42,24 +63,65 @@ def default_root() -> Path:
     return Path(cache_folder()) / "tokens"
 
 
+def in_default_root(folder: Path) -> bool:
+    """Whether ``folder`` is a store under the cache's ``tokens/``: codex-ml's by construction."""
+    root = default_root()
+    if os.path.abspath(folder.parent) == os.path.abspath(root):
+        return True
+    try:
+        return os.path.samefile(folder.parent, root)  # the same folder by another path
+    except OSError:
+        return False
+
+
 def dtype_for(vocab_size: int) -> str:
     """``uint16`` when every id fits in it, else ``uint32``."""
     return "uint16" if vocab_size <= 1 << 16 else "uint32"
 
 
-def sampled_checksum(path: Path) -> str:
-    """A hash of the size and of up to 16 slices of 64 KiB spread over ``path``.
+def marker_text(**facts: Any) -> str:
+    """The content of :data:`MARKER`: what the folder is, and ``facts`` (a volatile owner)."""
+    return json.dumps({"what": MARKER_WHAT, "format": FORMAT, **facts}) + "\n"
 
-    Reading 1 MiB at most keeps a warm start fast on any corpus while still
-    catching a truncated, zeroed or overwritten file.
+
+def read_marker(folder: Path) -> dict[str, Any] | None:
+    """The facts in ``folder``'s mark, or None when it has none (or one codex-ml did not write)."""
+    try:
+        facts = json.loads(read_regular_text(folder / MARKER, limit=MARKER_LIMIT))
+    except (OSError, ValueError):
+        return None
+    return facts if isinstance(facts, dict) and facts.get("what") == MARKER_WHAT else None
+
+
+def checksum(
+    handle: IO[bytes], size: int, *, vocab_size: int | None = None, dtype: str = ""
+) -> str:
+    """A hash of ``size`` and of the file's bytes: all of them up to 16 MiB, else 16 slices.
+
+    The slices (64 KiB, spread over the file) keep a warm start fast on any
+    corpus while still catching a truncated, zeroed or overwritten file. With
+    ``vocab_size``, the bytes read are ``dtype`` ids and each must be below it:
+    a header that lies about its dtype is caught on the ids themselves.
     """
-    size = path.stat().st_size
+    import numpy as np
+
     h = hashlib.sha256(str(size).encode())
-    with path.open("rb") as handle:
-        step = max(size // _SAMPLES, 1)
-        for start in range(0, size, step) if size else ():
-            handle.seek(start)
-            h.update(handle.read(_SAMPLE_BYTES))
+    if size <= _WHOLE:
+        spans = [(0, size)]
+    else:
+        step = size // _SAMPLES // 4 * 4  # slices start on an id whatever its size
+        spans = [(start, _SAMPLE_BYTES) for start in range(0, size, step)]
+    for start, length in spans:
+        handle.seek(start)
+        chunk = handle.read(length)
+        h.update(chunk)
+        if vocab_size is not None and chunk:
+            ids = np.frombuffer(chunk[: len(chunk) // ID_DTYPES[dtype] * ID_DTYPES[dtype]], dtype)
+            if len(ids) and int(ids.max()) >= vocab_size:
+                raise ValueError(
+                    f"it holds id {int(ids.max())}, outside the vocabulary of {vocab_size} its "
+                    f"header claims (dtype {dtype})"
+                )
     return h.hexdigest()[:32]
 
 
@@ -85,7 +147,7 @@ class TokenStore:
         return int(self.header["splits"][split]["records"])
 
     def size_bytes(self) -> int:
-        return sum((self.path / f"{split}.bin").stat().st_size for split in SPLITS)
+        return sum(int(self.header["files"][f"{split}.bin"]["bytes"]) for split in SPLITS)
 
     def ids(self, split: str) -> Any:
         """The split's ids as a read-only ``numpy.memmap`` (an empty array when it has none)."""
@@ -93,22 +155,35 @@ class TokenStore:
 
         if self.tokens(split) == 0:
             return np.empty(0, dtype=self.dtype)
-        return np.memmap(self.path / f"{split}.bin", dtype=self.dtype, mode="r")
+        name = f"{split}.bin"
+        with open_regular(self.path / name, limit=int(self.header["files"][name]["bytes"])) as f:
+            return np.memmap(f, dtype=self.dtype, mode="r")
 
     def eval_texts(self) -> list[str]:
         """The held-out records kept as text (the first ones, up to the store's limit)."""
         path = self.path / EVAL_TEXTS
-        with path.open(encoding="utf-8") as handle:
-            return [json.loads(line) for line in handle]
+        try:
+            text = read_regular_text(path, limit=int(self.header["files"][EVAL_TEXTS]["bytes"]))
+            texts = [json.loads(line) for line in text.splitlines()]
+        except (OSError, ValueError) as exc:
+            raise ValueError(
+                f"token store file {path} cannot be read ({exc}): it changed after the store "
+                "was checked. Run again: the store is checked and rebuilt."
+            ) from None
+        if not all(isinstance(t, str) for t in texts):
+            raise ValueError(f"token store file {path} holds something other than texts.")
+        return texts
 
 
 def read_header(folder: Path) -> dict[str, Any]:
     """The header of ``folder``; a ValueError saying why it cannot be used."""
+    if read_marker(folder) is None:
+        raise ValueError(f"it has no {MARKER} (not a store, or one never finished)")
     try:
-        header = json.loads((folder / HEADER).read_text(encoding="utf-8"))
+        header = json.loads(read_regular_text(folder / HEADER, limit=HEADER_LIMIT))
     except FileNotFoundError:
         raise ValueError("it has no header.json (not a store, or one never finished)") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (OSError, ValueError) as exc:
         raise ValueError(f"its header.json is unreadable ({exc})") from None
     if not isinstance(header, dict) or header.get("format") != FORMAT:
         raise ValueError(f"its header.json is not format {FORMAT}")
@@ -124,22 +199,51 @@ def check_store(folder: Path, fingerprint: str) -> TokenStore:
             f"{header.get('fingerprint')}, wanted {fingerprint})"
         )
     try:
-        itemsize = 2 if header["dtype"] == "uint16" else 4
+        vocab_size, dtype = _id_type(header)
         for split in SPLITS:
-            path = folder / f"{split}.bin"
-            expected = int(header["splits"][split]["tokens"]) * itemsize
-            actual = path.stat().st_size
-            if actual != expected:
-                raise ValueError(f"{path.name} has {actual:,} bytes, the header says {expected:,}")
-            if sampled_checksum(path) != header["checksums"][split]:
-                raise ValueError(f"{path.name} does not match its checksum (damaged)")
-        if not (folder / EVAL_TEXTS).is_file():
-            raise ValueError(f"{EVAL_TEXTS} is missing")
+            expected = int(header["splits"][split]["tokens"]) * ID_DTYPES[dtype]
+            if int(header["files"][f"{split}.bin"]["bytes"]) != expected:
+                raise ValueError(f"its header.json gives {split}.bin a size its counts do not")
+        for name in CHECKED_FILES:
+            ids = {"vocab_size": vocab_size, "dtype": dtype} if name.endswith(".bin") else {}
+            _check_file(folder / name, header["files"][name], ids)
     except (KeyError, TypeError) as exc:
         raise ValueError(f"its header.json lacks {exc}") from None
-    except FileNotFoundError as exc:
-        raise ValueError(f"{Path(str(exc.filename)).name} is missing") from None
     return TokenStore(folder, header)
+
+
+def _id_type(header: dict[str, Any]) -> tuple[int, str]:
+    """The header's vocabulary size and dtype, which must be an id dtype that fits it."""
+    vocab_size, dtype = header["vocab_size"], header["dtype"]
+    if not isinstance(vocab_size, int) or isinstance(vocab_size, bool) or vocab_size < 1:
+        raise ValueError(f"its header.json gives vocab_size {vocab_size!r}")
+    if dtype not in ID_DTYPES or ID_DTYPES[dtype] < ID_DTYPES[dtype_for(vocab_size)]:
+        raise ValueError(
+            f"its header.json gives dtype {dtype!r}; ids of a vocabulary of {vocab_size} are "
+            f"kept as {dtype_for(vocab_size)}"
+        )
+    return vocab_size, dtype
+
+
+def _check_file(path: Path, recorded: dict[str, Any], ids: dict[str, Any]) -> None:
+    """``path`` is a regular file of the recorded size and checksum (and ids in range)."""
+    try:
+        with open_regular(path) as handle:
+            size = os.fstat(handle.fileno()).st_size
+            if size != recorded["bytes"]:
+                raise ValueError(
+                    f"{path.name} has {size:,} bytes, the header says {recorded['bytes']:,}"
+                )
+            try:
+                found = checksum(handle, size, **ids)
+            except ValueError as exc:
+                raise ValueError(f"{path.name}: {exc}") from None
+    except FileNotFoundError:
+        raise ValueError(f"{path.name} is missing") from None
+    except OSError as exc:  # a pipe, a device, a link, too large, unreadable
+        raise ValueError(f"{path.name} cannot be read ({exc})") from None
+    if found != recorded["checksum"]:
+        raise ValueError(f"{path.name} does not match its checksum (damaged)")
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,12 @@ from codex_ml.training.checkpoint.layout import (
     find_latest_checkpoint,
     resolve_checkpoint,
 )
-from codex_ml.training.checkpoint.load import Checkpoint, load_checkpoint, read_weights
+from codex_ml.training.checkpoint.load import (
+    Checkpoint,
+    check_resume_state,
+    load_checkpoint,
+    read_weights,
+)
 from codex_ml.training.checkpoint.rng import capture_rng_state, restore_rng_state
 from codex_ml.training.checkpoint.save import save_checkpoint
 
@@ -39,6 +44,7 @@ __all__ = [
     "STATE_FILE",
     "Checkpoint",
     "capture_rng_state",
+    "check_resume_state",
     "find_latest_checkpoint",
     "load_checkpoint",
     "read_weights",

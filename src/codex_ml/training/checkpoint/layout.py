@@ -4,15 +4,19 @@ Which one that is (:func:`find_latest_checkpoint`): the one ``latest`` names,
 unless a complete ``step-<N>`` finished later overtook it (``latest`` is
 replaced after its checkpoint, so a full disk can leave it lagging); without
 ``latest``, the highest-numbered complete one. "Complete" means all three
-files are there; whether they are intact is checked on loading.
+files are there; whether they are intact is checked on loading. A checkpoint
+whose ``meta.json`` records NaN or infinite weights is passed over: the newest
+finite one before it is offered instead.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from pathlib import Path
 
+from codex_ml.regularfile import open_regular, read_regular, read_regular_text
 from codex_ml.training.errors import CheckpointError
 
 FORMAT_VERSION = 1
@@ -21,6 +25,9 @@ LATEST_FILE = "latest"
 MODEL_FILE = "model.safetensors"
 STATE_FILE = "state.pt"
 META_FILE = "meta.json"
+#: The most a ``meta.json`` (the trainer's config, sizes, hashes) or ``latest`` can hold.
+META_LIMIT = 16 << 20
+LATEST_LIMIT = 4096
 #: A checkpoint being written is ``.tmp-step-<N>-<random>/`` until renamed ...
 STAGING_PREFIX = ".tmp-"
 #: ... and one being replaced or deleted goes to ``.trash-step-<N>-<random>/step-<N>/``.
@@ -51,10 +58,23 @@ def is_complete(path: Path) -> bool:
     return all((path / name).is_file() for name in (MODEL_FILE, STATE_FILE, META_FILE))
 
 
+def has_finite_weights(path: Path) -> bool:
+    """False when the checkpoint's ``meta.json`` records NaN or infinite weights, else True.
+
+    Unreadable or silent on it (an older checkpoint): True, and loading it
+    checks the weights themselves.
+    """
+    try:
+        meta = json.loads(read_regular(path / META_FILE, limit=META_LIMIT))
+    except (OSError, ValueError):
+        return True
+    return not (isinstance(meta, dict) and meta.get("finite_weights") is False)
+
+
 def sha256_of(path: Path) -> str:
-    """The sha256 that ``meta.json`` records for each file of a checkpoint."""
+    """The sha256 that ``meta.json`` records for each file of a checkpoint (a regular file)."""
     digest = hashlib.sha256()
-    with open(path, "rb") as handle:
+    with open_regular(path) as handle:
         for chunk in iter(lambda: handle.read(1 << 20), b""):
             digest.update(chunk)
     return digest.hexdigest()
@@ -81,32 +101,46 @@ def find_latest_checkpoint(path: str | Path) -> Path | None:
     """
     path = Path(path)
     root = path if path.name == CHECKPOINTS_DIR else path / CHECKPOINTS_DIR
-    complete = [(step, step_dir) for step, step_dir in step_dirs(root) if is_complete(step_dir)]
+    complete = [(step, step_dir) for step, step_dir in step_dirs(root) if _usable(step_dir)]
     named = _named_by_pointer(root)
     if named is not None and not is_complete(named):
         return named  # damaged after it was written: loading it names the file at fault
     if named is not None:
         named_step, named_at = int(named.name.split("-")[1]), _written_at(named)
         newer = [d for step, d in complete if step > named_step and _written_at(d) >= named_at]
-        return newer[-1] if newer else named
+        if newer or has_finite_weights(named):
+            return newer[-1] if newer else named
+        # Its weights went NaN: the newest finite one this run wrote before it.
+        older = [d for step, d in complete if step < named_step]
+        return older[-1] if older else None
     aside = [pair for trash in root.glob(f"{ASIDE_PREFIX}step-*") for pair in step_dirs(trash)]
     # On a tie the checkpoint in place beats the copy moved aside (True sorts last).
     ranked = sorted(
         (step, step_dir.parent == root, str(step_dir))
         for step, step_dir in [*complete, *aside]
-        if is_complete(step_dir)
+        if _usable(step_dir)
     )
     return Path(ranked[-1][2]) if ranked else None
+
+
+def _usable(step_dir: Path) -> bool:
+    """Complete, and not recorded as holding NaN or infinite weights."""
+    return is_complete(step_dir) and has_finite_weights(step_dir)
+
+
+def non_finite_checkpoints(path: str | Path) -> list[Path]:
+    """The complete checkpoints under ``path`` whose ``meta.json`` records non-finite weights."""
+    path = Path(path)
+    root = path if path.name == CHECKPOINTS_DIR else path / CHECKPOINTS_DIR
+    return [d for _, d in step_dirs(root) if is_complete(d) and not has_finite_weights(d)]
 
 
 def _named_by_pointer(root: Path) -> Path | None:
     """The ``step-<N>`` directory that ``root/latest`` names, if it exists, else None."""
     pointer = root / LATEST_FILE
-    if not pointer.is_file():
-        return None
     try:
-        name = pointer.read_text().strip()
-    except (OSError, UnicodeDecodeError):
+        name = read_regular_text(pointer, limit=LATEST_LIMIT).strip()
+    except (OSError, UnicodeDecodeError):  # missing, or not a file codex-ml wrote: ignored
         return None
     step_dir = root / name
     if not STEP_DIR.match(name) or step_dir.is_symlink() or not step_dir.is_dir():
@@ -122,6 +156,14 @@ def resolve_checkpoint(path: str | Path) -> Path:
     if (path / META_FILE).exists() or STEP_DIR.match(path.name):
         return path
     found = find_latest_checkpoint(path)
+    skipped = non_finite_checkpoints(path) if found is None else []
+    if skipped:
+        raise CheckpointError(
+            f"No checkpoint under {path} can be used: {', '.join(d.name for d in skipped)} "
+            "hold NaN or infinite weights (training had diverged when they were saved). "
+            "Start the run again with a lower lr or a tighter grad_clip.",
+            path=path,
+        )
     if found is None:
         raise CheckpointError(
             f"No checkpoint found under {path}: expected {CHECKPOINTS_DIR}/step-<N>/ holding "

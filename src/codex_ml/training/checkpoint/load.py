@@ -5,13 +5,17 @@ every tensor's name and shape against the model, and ``state.pt`` is read with
 ``weights_only=True``; a checkpoint that fails any check is a
 :class:`CheckpointError` naming the file at fault, and the model and optimizer
 are left as they were. A ``meta.json`` naming a file outside its own folder,
-or a checkpoint file that is a link, is refused without reading it.
+or a checkpoint file that is a link, a pipe or a device, is refused without
+reading it (:mod:`codex_ml.regularfile`). Weights that are NaN or infinite are
+refused (a diverged run's), and so, for a resume, is a ``state.pt`` without
+every value a resume needs (:func:`check_resume_state`).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import random
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -24,13 +28,18 @@ from safetensors.torch import load_file
 from torch import nn
 
 from codex_ml import fsio
+from codex_ml.regularfile import IrregularFileError, check_regular, open_regular, read_regular
 from codex_ml.training.checkpoint.layout import (
     FORMAT_VERSION,
     META_FILE,
+    META_LIMIT,
     MODEL_FILE,
     STATE_FILE,
+    has_finite_weights,
+    is_complete,
     resolve_checkpoint,
     sha256_of,
+    step_dirs,
 )
 from codex_ml.training.compile import strip_compile_prefix, strip_compile_prefixes, uncompiled
 from codex_ml.training.errors import CheckpointError
@@ -67,8 +76,11 @@ def load_checkpoint(
     for name, expected in meta["files"].items():
         _verify_file(step_dir / name, expected)
     weights = read_weights(step_dir / MODEL_FILE, model)
-    state = _read_state(step_dir / STATE_FILE, map_location)
+    _refuse_non_finite(step_dir / MODEL_FILE, weights)
+    state = _read_state(step_dir / STATE_FILE, meta["files"][STATE_FILE]["bytes"], map_location)
+    checkpoint = Checkpoint(path=step_dir, step=int(meta["step"]), meta=meta, state=state)
     if optimizer is not None:
+        check_resume_state(checkpoint)
         try:
             optimizer.load_state_dict(state["optimizer"])
         except (KeyError, ValueError) as exc:
@@ -79,15 +91,95 @@ def load_checkpoint(
                 path=step_dir / STATE_FILE,
             ) from exc
     model.load_state_dict(weights)  # shapes were checked: this cannot fail half-way
-    return Checkpoint(path=step_dir, step=int(meta["step"]), meta=meta, state=state)
+    return checkpoint
+
+
+#: What a resume reads from ``state.pt`` (the functional trainer writes these), and their types.
+RESUME_STATE = {"step": int, "tokens_seen": int, "optimizer": dict, "sampler": dict, "rng": dict}
+
+
+def check_resume_state(checkpoint: Checkpoint) -> None:
+    """Raise a CheckpointError naming ``state.pt`` and the key unless a resume can use its state.
+
+    Every key of :data:`RESUME_STATE` of its type, the step the one ``meta.json``
+    gives, no negative token count, and random states the generators accept:
+    a forged or damaged file is refused before anything is loaded, never a
+    ``KeyError`` or a run at a negative step (and so a negative lr).
+    """
+    state, path = checkpoint.state, checkpoint.path / STATE_FILE
+
+    def bad(key: str, what: str) -> CheckpointError:
+        return CheckpointError(
+            f"Checkpoint file {path} {what} (key {key!r}); codex-ml writes every value a resume "
+            "needs there, so the file is damaged or was not written by codex-ml. Nothing was "
+            "loaded; resume from another checkpoint (a step-<N> folder beside it).",
+            path=path,
+        )
+
+    for key, kind in RESUME_STATE.items():
+        if key not in state:
+            raise bad(key, "lacks a value a resume needs")
+        if not isinstance(state[key], kind) or isinstance(state[key], bool):
+            raise bad(key, f"holds a {type(state[key]).__name__} where a {kind.__name__} belongs")
+    if state["step"] != checkpoint.step:
+        raise bad("step", f"gives step {state['step']}, where {META_FILE} gives {checkpoint.step}")
+    if state["tokens_seen"] < 0:
+        raise bad("tokens_seen", f"gives {state['tokens_seen']} tokens seen")
+    if not _is_byte_tensor(state["sampler"].get("generator")):
+        raise bad("sampler", "holds no generator state for the batch sampler")
+    rng = state["rng"]
+    try:
+        random.Random().setstate(rng["python"])
+        torch.Generator().set_state(rng["torch"])
+    except (KeyError, TypeError, ValueError, RuntimeError) as exc:
+        raise bad("rng", f"holds random states the generators refuse ({exc})") from None
+    if "cuda" in rng and not _is_byte_tensor(rng["cuda"]):
+        raise bad("rng", "holds a CUDA random state that is not a byte tensor")
+
+
+def _is_byte_tensor(value: object) -> bool:
+    return isinstance(value, torch.Tensor) and value.dtype == torch.uint8
+
+
+def _refuse_non_finite(path: Path, weights: Mapping[str, torch.Tensor]) -> None:
+    """A checkpoint whose weights went NaN or infinite can be neither resumed nor sampled from."""
+    bad = next(
+        (
+            name
+            for name, tensor in weights.items()
+            if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all())
+        ),
+        None,
+    )
+    if bad is None:
+        return
+    others = [d.name for d in _finite_neighbours(path.parent)]
+    use = f"Use an earlier one ({', '.join(others)})" if others else "No other checkpoint is there"
+    raise CheckpointError(
+        f"Checkpoint file {path} holds NaN or infinite weights (in {bad}): training had "
+        f"diverged when it was saved. {use}, or start again with a lower lr or a tighter "
+        "grad_clip.",
+        path=path,
+    )
+
+
+def _finite_neighbours(step_dir: Path) -> list[Path]:
+    """The other complete checkpoints beside ``step_dir`` not recorded as non-finite."""
+    return [
+        d
+        for _, d in step_dirs(step_dir.parent)
+        if d != step_dir and is_complete(d) and has_finite_weights(d)
+    ]
 
 
 def _read_meta(path: Path) -> dict[str, Any]:
     fsio.refuse_link(path, _linked_file)
     try:
-        meta = json.loads(path.read_text())
+        meta = json.loads(read_regular(path, limit=META_LIMIT))
     except FileNotFoundError as exc:
         raise CheckpointError(f"Checkpoint file {path} is missing.", path=path) from exc
+    except IrregularFileError as exc:
+        raise _irregular(exc) from None
     except (OSError, ValueError) as exc:
         raise CheckpointError(
             f"Checkpoint file {path} is not valid JSON ({exc}); the checkpoint is corrupt.",
@@ -101,6 +193,13 @@ def _read_meta(path: Path) -> dict[str, Any]:
             path=path,
         )
     files = meta.get("files")
+    step = meta.get("step")
+    if not isinstance(step, int) or isinstance(step, bool) or step < 0:
+        raise CheckpointError(
+            f"Checkpoint file {path} gives step {step!r}, not a step count; the checkpoint is "
+            "corrupt.",
+            path=path,
+        )
     if (
         "step" not in meta
         or not isinstance(files, dict)
@@ -147,18 +246,35 @@ def _linked_file(path: Path, what: str) -> CheckpointError:
     )
 
 
+def _irregular(exc: IrregularFileError) -> CheckpointError:
+    """A checkpoint file that is a pipe, a device or too large: refused before it is read."""
+    return CheckpointError(
+        f"Checkpoint file {exc.path} {exc.what}, where codex-ml writes a regular file: the "
+        "checkpoint was damaged or tampered with, and nothing was read from it. Resume from "
+        "another checkpoint (a step-<N> folder beside it), or remove this one.",
+        path=exc.path,
+    )
+
+
 def _verify_file(path: Path, expected: Mapping[str, Any]) -> None:
     fsio.refuse_link(path, _linked_file)
-    if not path.is_file():
-        raise CheckpointError(f"Checkpoint file {path} is missing.", path=path)
-    size = path.stat().st_size
+    try:
+        size = check_regular(path).st_size
+    except FileNotFoundError:
+        raise CheckpointError(f"Checkpoint file {path} is missing.", path=path) from None
+    except IrregularFileError as exc:
+        raise _irregular(exc) from None
     if size != expected["bytes"]:
         raise CheckpointError(
             f"Checkpoint file {path} has {size} bytes, but {expected['bytes']} were written: "
             "it is truncated or was replaced.",
             path=path,
         )
-    if sha256_of(path) != expected["sha256"]:
+    try:
+        digest = sha256_of(path)
+    except IrregularFileError as exc:  # swapped for a pipe since it was looked at
+        raise _irregular(exc) from None
+    if digest != expected["sha256"]:
         raise CheckpointError(
             f"Checkpoint file {path} is corrupt: its sha256 differs from the one recorded "
             f"in {META_FILE}.",
@@ -168,6 +284,12 @@ def _verify_file(path: Path, expected: Mapping[str, Any]) -> None:
 
 def read_weights(path: Path, model: nn.Module) -> dict[str, torch.Tensor]:
     """The file's tensors, with tied names filled in, checked against ``model``'s state dict."""
+    try:
+        check_regular(path)
+    except IrregularFileError as exc:
+        raise _irregular(exc) from None
+    except OSError as exc:
+        raise CheckpointError(f"Checkpoint file {path} cannot be read: {exc}", path=path) from exc
     try:
         weights = load_file(str(path))
         with safe_open(str(path), framework="pt") as handle:
@@ -203,9 +325,12 @@ def read_weights(path: Path, model: nn.Module) -> dict[str, torch.Tensor]:
     return weights
 
 
-def _read_state(path: Path, map_location: str | torch.device) -> dict[str, Any]:
+def _read_state(path: Path, size: int, map_location: str | torch.device) -> dict[str, Any]:
     try:
-        state = torch.load(path, map_location=map_location, weights_only=True)
+        with open_regular(path, limit=size) as handle:
+            state = torch.load(handle, map_location=map_location, weights_only=True)
+    except IrregularFileError as exc:
+        raise _irregular(exc) from None
     except Exception as exc:  # torch raises several types for a damaged zip or pickle
         if "Weights only load failed" in str(exc):
             # torch's own message goes on to suggest weights_only=False: never for a file

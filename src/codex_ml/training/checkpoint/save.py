@@ -120,10 +120,22 @@ def _write_files(
         "parameters": count_parameters(model),
         "trainer": redact(dict(config), secret_values(None)),  # never read back: no secrets
         "files": {name: _fingerprint(folder / name) for name in (MODEL_FILE, STATE_FILE)},
+        # A resume passes over a checkpoint whose weights went NaN (see layout).
+        "finite_weights": _finite(model),
     }
     with publish.writing(META_FILE):
         fsio.write_atomic(
             folder / META_FILE, json.dumps(meta, indent=2, default=str).encode(), durable=True
+        )
+
+
+def _finite(model: nn.Module) -> bool:
+    """Whether every floating-point weight and buffer of ``model`` is finite."""
+    with torch.no_grad():
+        return all(
+            bool(torch.isfinite(tensor).all())
+            for tensor in model.state_dict().values()
+            if tensor.is_floating_point()
         )
 
 
