@@ -292,16 +292,21 @@ def test_force_replaces_a_non_empty_out_with_the_export(exports: Exports) -> Non
 
 
 def test_a_failed_export_leaves_no_folder_and_out_as_it_was(tmp_path: Path) -> None:
-    from codex_ml.export.folder import put_in_place, staging_folder
+    from codex_ml.export.folder import publish
 
-    out = _folder_with(tmp_path / "out", "keep.txt", "mine")
-    with pytest.raises(RuntimeError), staging_folder(out) as staging:
+    def failing(staging: Path) -> None:
         (staging / "config.json").write_text("{}")
         raise RuntimeError("verification failed")
-    assert [p.name for p in tmp_path.iterdir()] == ["out"]
-    with staging_folder(out) as staging:
+
+    def complete(staging: Path) -> None:
         (staging / "config.json").write_text("{}")
-        put_in_place(staging, out, force=True)
+
+    out = _folder_with(tmp_path / "out", "keep.txt", "mine")
+    with pytest.raises(RuntimeError):
+        publish(out, failing, force=True)
+    assert [p.name for p in tmp_path.iterdir()] == ["out"]
+    assert [p.name for p in out.iterdir()] == ["keep.txt"]
+    publish(out, complete, force=True)
     assert [p.name for p in out.iterdir()] == ["config.json"]
     assert [p.name for p in tmp_path.iterdir()] == ["out"]
 

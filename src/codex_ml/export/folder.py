@@ -1,20 +1,18 @@
 """Where an export lands: never half a folder, never over one without ``--force``.
 
 Everything is written into a private temporary folder beside ``--out`` and
-renamed into place only once it is complete and verified; an existing folder
-given with ``--force`` is moved aside first and deleted only after the new
-one is in place.
+renamed into place only once it is complete and verified
+(:func:`codex_ml.publish.publish_folder`, as checkpoints and token stores
+are); an existing folder given with ``--force`` is moved aside first and
+deleted only after the new one is in place.
 """
 
 from __future__ import annotations
 
 import os
-import shutil
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 
-from codex_ml import fsio
 from codex_ml.export.errors import ExportError
 
 
@@ -38,41 +36,33 @@ def check_target(out: Path, *, force: bool) -> None:
         )
 
 
-@contextmanager
-def staging_folder(out: Path) -> Iterator[Path]:
-    """A fresh folder beside ``out`` to write into; removed if anything in the block fails."""
-    staging = fsio.make_temp_dir(out.parent, prefix=f".{out.name}.export-")
-    try:
-        yield staging
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
+def publish(out: Path, fill: Callable[[Path], None], *, force: bool) -> None:
+    """Fill a fresh folder beside ``out`` and rename it to ``out`` (the one folder publish).
+
+    ``out`` is checked again when the folder is complete: it may have changed
+    while the export ran.
+    """
+    from codex_ml.publish import publish_folder
+
+    def filled(staging: Path) -> None:
+        fill(staging)
+        share(staging)
+
+    def refuse_unless_forced(existing: Path) -> bool:
+        check_target(existing, force=force)
+        return False  # never keep it: an empty folder or --force is replaced
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    publish_folder(
+        out,
+        filled,
+        staging_prefix=f".{out.name}.export-",
+        aside_prefix=f".{out.name}.replaced-",
+        keep_existing=refuse_unless_forced,
+    )
 
 
-def put_in_place(staging: Path, out: Path, *, force: bool) -> None:
-    """Rename the complete ``staging`` folder to ``out``, replacing it only with ``force``."""
-    check_target(out, force=force)  # it may have changed while the export ran
-    aside = None
-    if out.is_symlink() or (out.is_dir() and any(out.iterdir())):
-        aside = fsio.make_temp_dir(out.parent, prefix=f".{out.name}.replaced-") / out.name
-        os.rename(out, aside)
-    try:
-        os.rename(staging, out)  # replaces an empty folder in one step
-    except BaseException:
-        if aside is not None:
-            os.rename(aside, out)
-        raise
-    _share(out)
-    fsio.fsync_dir(out.parent)
-    if aside is not None:
-        _remove(aside.parent)
-
-
-def _remove(folder: Path) -> None:
-    shutil.rmtree(folder, ignore_errors=True)  # a link inside is unlinked, never followed
-
-
-def _share(folder: Path) -> None:
+def share(folder: Path) -> None:
     """Usual permissions: the staging folder was private (0700), and some writers make 0600."""
     mask = _umask()
     os.chmod(folder, 0o777 & ~mask)

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from codex_ml.export.folder import check_target, put_in_place, staging_folder
+from codex_ml.export.folder import check_target, publish
 from codex_ml.export.source import RunSource, load_source
 
 
@@ -45,12 +45,18 @@ def export_run(
     check_target(out, force=force)
     source = load_source(target, checkpoint, config_dirs)
     model = exportable_model(source)
-    with staging_folder(out) as staging, quiet_transformers():
-        architecture = write_model(staging, model, source.tokenizer)
+    written: dict[str, Any] = {}
+
+    def fill(staging: Path) -> None:
+        written["architecture"] = write_model(staging, model, source.tokenizer)
         write_tokenizer(staging, source.tokenizer, context_length(model))
-        verified = verify_folder(staging, model, source.tokenizer)
-        put_in_place(staging, out, force=force)
-    return ExportResult(out, source.run_dir, source.checkpoint, architecture, verified)
+        written["verified"] = verify_folder(staging, model, source.tokenizer)
+
+    with quiet_transformers():
+        publish(out, fill, force=force)
+    return ExportResult(
+        out, source.run_dir, source.checkpoint, written["architecture"], written["verified"]
+    )
 
 
 def exportable_model(source: RunSource) -> Any:
