@@ -35,6 +35,14 @@ def _is_user_error(exc: BaseException) -> bool:
         import yaml
 
         user_errors += (yaml.YAMLError,)
+    if "codex_ml.regularfile" in sys.modules:  # a pipe or device where a run's file should be
+        from codex_ml.regularfile import IrregularFileError
+
+        user_errors += (IrregularFileError,)
+    if "codex_ml.data.store.build" in sys.modules:  # a store that could not be written (disk full)
+        from codex_ml.data.store.build import StoreWriteError
+
+        user_errors += (StoreWriteError,)
     if "codex_ml.training" in sys.modules:
         from codex_ml.training.errors import CheckpointError, TrainingDivergedError
 

@@ -6,12 +6,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from codex_ml import runfiles
 from codex_ml.fsio import make_dir
 from codex_ml.run.assemble import build, build_metrics, split_records
 from codex_ml.run.outputs import package_versions, write_json
 from codex_ml.run.restore import compose_run, locate, restore_model
 
-REPORT_FILE = "evaluation.json"
+REPORT_FILE = runfiles.EVALUATION
 
 
 def evaluate_job(

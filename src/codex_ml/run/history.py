@@ -9,9 +9,8 @@ checkpoint (steps that will be trained again).
 
 from __future__ import annotations
 
+import io
 import json
-import os
-import stat
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -33,15 +32,15 @@ def checkpoint_step(checkpoint: Path) -> int | None:
 
 def read_rows(run_dir: Path, *, upto: int) -> list[dict[str, Any]]:
     """The rows of ``run_dir/metrics.jsonl`` up to step ``upto`` (a damaged line ends them)."""
+    from codex_ml.regularfile import open_regular
+
     path = Path(run_dir) / METRICS_FILE
     try:
-        info = os.lstat(path)
-    except FileNotFoundError:
+        opened = open_regular(path, limit=_MAX_METRICS_BYTES)
+    except OSError:  # none, a link, a FIFO or a huge file: the history is not worth the risk
         return []
-    if not stat.S_ISREG(info.st_mode) or info.st_size > _MAX_METRICS_BYTES:
-        return []  # a link, a FIFO or a huge file: the history is not worth the risk
     rows = []
-    with open(path, encoding="utf-8", errors="replace") as handle:
+    with io.TextIOWrapper(opened, encoding="utf-8", errors="replace") as handle:
         for line in handle:
             try:
                 row = json.loads(line)

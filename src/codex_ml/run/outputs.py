@@ -22,15 +22,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from codex_ml import fsio
+from codex_ml import fsio, runfiles
 from codex_ml.run.invocation import RECORD_DIR
 
-METRICS_FILE = "metrics.jsonl"
-SUMMARY_FILE = "summary.json"
-SAMPLES_FILE = "samples.jsonl"
-CONFIG_FILE = "config.yaml"
-PLOT_FILE = "loss_curve.png"
-LOG_FILE = "train.log"  # a run log, if one is written (fsio.SafeFileHandler opens it)
+METRICS_FILE = runfiles.METRICS
+SUMMARY_FILE = runfiles.SUMMARY
+SAMPLES_FILE = runfiles.SAMPLES
+CONFIG_FILE = runfiles.CONFIG
+PLOT_FILE = runfiles.PLOT
+LOG_FILE = runfiles.LOG  # a run log, if one is written (fsio.SafeFileHandler opens it)
 CHECKPOINTS_DIR = "checkpoints"  # the trainer's (codex_ml.training.checkpoint)
 #: Every name a run writes at the top of its directory.
 RUN_FILES = (

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from codex_ml import runfiles
 from codex_ml.config import ConfigError
 
 if TYPE_CHECKING:
@@ -51,12 +52,25 @@ def run_overrides(overrides: Sequence[str]) -> list[str]:
 
 def recorded_invocation(run_dir: Path) -> tuple[str, list[str]]:
     """The config name and overrides the run was started with (from Hydra's own record)."""
+
+    hydra_dir = run_dir / runfiles.RECORD_DIR
+    config_name = load_record(hydra_dir / "hydra.yaml").hydra.job.config_name
+    overrides = list(load_record(hydra_dir / "overrides.yaml"))
+    return str(config_name), run_overrides(overrides)
+
+
+#: The most a run's YAML record (``config.yaml``, ``.hydra/*.yaml``) is read of.
+RECORD_LIMIT = 16 * 2**20
+
+
+def load_record(path: Path) -> Any:
+    """A YAML file a run wrote, read only if it is a regular file of bounded size (never a pipe
+    that would hang the read, or a link to a device that would never end)."""
     from omegaconf import OmegaConf
 
-    hydra_dir = run_dir / ".hydra"
-    config_name = OmegaConf.load(hydra_dir / "hydra.yaml").hydra.job.config_name
-    overrides = list(OmegaConf.load(hydra_dir / "overrides.yaml"))
-    return str(config_name), run_overrides(overrides)
+    from codex_ml.regularfile import read_regular_text
+
+    return OmegaConf.create(read_regular_text(path, limit=RECORD_LIMIT))
 
 
 def resume_command(run_dir: Path) -> str:
@@ -115,10 +129,10 @@ def check_resume_shape(run_dir: Path, config: dict[str, Any]) -> None:
     """Refuse a resume whose tokenizer or model settings differ from the run's own."""
     from omegaconf import OmegaConf
 
-    recorded_file = run_dir / "config.yaml"
+    recorded_file = run_dir / runfiles.CONFIG
     if not recorded_file.is_file():
         return
-    recorded = OmegaConf.to_container(OmegaConf.load(recorded_file))
+    recorded = OmegaConf.to_container(load_record(recorded_file))
     assert isinstance(recorded, dict)
     for group in ("tokenizer", "model"):
         mine, theirs = config.get(group) or {}, recorded.get(group) or {}

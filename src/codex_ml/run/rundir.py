@@ -17,10 +17,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from codex_ml import runfiles
 from codex_ml.config import ConfigError
 
 #: The lock file inside a run directory; it holds the pid of the run that owns it.
-LOCK_NAME = ".lock"
+LOCK_NAME = runfiles.LOCK
 
 
 class RunDirectoryBusy(ConfigError):
@@ -44,7 +45,7 @@ class RunDirectory:
 
     def holds_no_step(self) -> bool:
         """No training step was recorded in it: a failed start, not a failed run."""
-        metrics = self.path / "metrics.jsonl"
+        metrics = self.path / runfiles.METRICS
         return not metrics.is_file() or metrics.is_symlink() or metrics.stat().st_size == 0
 
 

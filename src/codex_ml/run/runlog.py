@@ -18,10 +18,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from codex_ml import fsio
+from codex_ml import fsio, runfiles
 
 #: The file in the run directory (``codex_ml.run.outputs.LOG_FILE``).
-LOG_FILE = "train.log"
+LOG_FILE = runfiles.LOG
 _FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 

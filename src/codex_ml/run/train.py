@@ -146,6 +146,7 @@ def build_parts(job: TrainJob) -> Parts:
     resume = resume_target(plan.config["training"].get("resume"))
     if resume is not None and not inside(Path(resume), job.run_dir):
         check_not_in_use(Path(resume))
+    callbacks = build_callbacks(plan)  # first: a bad output name is refused before data is read
     tokenizer = build(plan, "tokenizer")
     data = run_data(plan, tokenizer, job.process, progress=job.show_progress)
     model = build_model(plan, tokenizer)
@@ -157,7 +158,7 @@ def build_parts(job: TrainJob) -> Parts:
         trainer=trainer,
         metrics=build_metrics(plan),
         reward_model=build(plan, "reward_model"),
-        callbacks=build_callbacks(plan),
+        callbacks=callbacks,
         resume=resume,
     )
 
