@@ -17,6 +17,7 @@ from pathlib import Path
 from transformers import AutoConfig, AutoModelForCausalLM, PretrainedConfig, PreTrainedModel
 
 from codex_ml.artefacts import resolve_artefact_dir
+from codex_ml.models.causal_lm import require_causal_lm
 from codex_ml.models.placement import resolve_device, resolve_dtype
 
 _PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt")
@@ -34,6 +35,7 @@ def load_causal_lm(
     target_device, target_dtype = resolve_device(device), resolve_dtype(dtype)
     require_safetensors(directory)
     config = _read_config(directory)
+    require_causal_lm(config.to_dict(), directory)  # before a weight is read
     options = {} if attn_implementation is None else {"attn_implementation": attn_implementation}
     try:
         with _no_progress_bar():
