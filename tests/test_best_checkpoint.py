@@ -135,7 +135,7 @@ def test_a_resumed_run_goes_on_comparing_with_the_best_so_far(
 
 
 def test_keep_best_naming_a_number_never_evaluated_is_refused(corpus, tmp_path) -> None:
-    with pytest.raises(ValueError, match="keep_best='eval_los'.*Did you mean 'eval_loss'"):
+    with pytest.raises(ValueError, match=r"keep_best='eval_los'.*Did you mean 'eval_loss'"):
         run_trainer(corpus, tmp_path, keep_best="eval_los")
     with pytest.raises(ValueError, match="keep_best_mode='lowest'"):
         run_trainer(corpus, tmp_path, keep_best_mode="lowest")

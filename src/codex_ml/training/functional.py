@@ -32,6 +32,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from codex_ml.models.placement import resolve_device
+from codex_ml.training.activation_checkpointing import recomputed_activations
 from codex_ml.training.checkpoint import (
     capture_rng_state,
     find_best_checkpoint,
@@ -88,6 +89,7 @@ class FunctionalTrainer:
     device: str = "auto"  # "auto", "cpu", "cuda", "cuda:N"
     precision: str = "auto"  # "auto" (bf16 on CUDA, fp32 on CPU), "fp32", "bf16", "fp16" (CUDA)
     compile: bool = False  # torch.compile the training step (checkpoints stay uncompiled)
+    activation_checkpointing: bool = False  # recompute block activations in backward: less memory
     strategy: str = "ddp"  # under torchrun: "ddp" (replicas) or "fsdp" (sharded, FSDP2)
     num_threads: int | None = None  # torch CPU threads during the run; None: unchanged
     output_dir: str | None = None  # where checkpoints go; None: nothing is written
@@ -113,6 +115,7 @@ class FunctionalTrainer:
         started = time.perf_counter()
         device = resolve_device(self.device)
         with (
+            recomputed_activations(model, self.activation_checkpointing),
             torch_threads(self.num_threads),
             distributed_world(device) as world,
             GracefulInterrupt(
@@ -192,8 +195,9 @@ def _validate(trainer: FunctionalTrainer) -> None:
     for name in ("optimizer", "scheduler"):
         if getattr(trainer, name) is not None and not callable(getattr(trainer, name)):
             raise ValueError(f"{name}={getattr(trainer, name)!r} must be a factory (or None).")
-    if not isinstance(trainer.compile, bool):
-        raise ValueError(f"compile={trainer.compile!r} must be true or false.")
+    for name in ("compile", "activation_checkpointing"):
+        if not isinstance(getattr(trainer, name), bool):
+            raise ValueError(f"{name}={getattr(trainer, name)!r} must be true or false.")
     if trainer.strategy not in STRATEGIES:
         raise ValueError(f"strategy={trainer.strategy!r} must be one of {', '.join(STRATEGIES)}.")
     device = resolve_device(trainer.device)  # raises a ValueError naming device=...
