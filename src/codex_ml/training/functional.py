@@ -95,8 +95,8 @@ class FunctionalTrainer:
     output_dir: str | None = None  # where checkpoints go; None: nothing is written
     checkpoint_every: int = 0  # steps between checkpoints; 0: only at the end
     keep_checkpoints: int = 2  # checkpoints kept on disk (the newest; the best apart)
-    keep_best: str | None = None  # an evaluated number (eval_loss...): checkpoints/best keeps
-    keep_best_mode: str = "min"  # the checkpoint of its best evaluation; "min" or "max" is best
+    keep_best: str | None = None  # eval_loss...: keep its best evaluation's checkpoint too
+    keep_best_mode: str = "min"  # "min": the lowest keep_best is best; "max": the highest
     resume_from: str | None = None  # a run dir, checkpoints/ dir or step-N dir
 
     def __post_init__(self) -> None:
