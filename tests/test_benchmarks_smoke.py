@@ -181,3 +181,13 @@ def test_quick_compile_benchmark_measures_the_compiled_trainer_against_its_basel
         "hand-written loop (eager)": False,
     }
     assert any(g["name"].startswith("compiled training:") for g in raw["goals"])
+
+
+@pytest.mark.slow
+def test_quick_activation_checkpointing_benchmark_compares_both_variants(tmp_path: Path) -> None:
+    from benchmarks import activation_checkpointing as bench
+
+    section = bench.run(tmp_path, shape=bench.QUICK_SHAPE, repeats=1)
+    modes = [s["details"][0]["mode"] for s in section.raw["samples"]]
+    assert modes == ["off", "on"]
+    assert "the losses of every step are identical" in bench.markdown(section)

@@ -81,6 +81,7 @@ class EarlyStopping:
             raise StopTraining(
                 f"{self.monitor} did not improve by more than {self.min_delta:g} in "
                 f"{self.patience} evaluation(s); best {self.best:.4g} at step {self.best_step}"
+                f"{_kept_best(run, self.monitor, self.mode)}"
             )
 
     def _require_monitor(self, metrics: Mapping[str, Any]) -> None:
@@ -104,3 +105,11 @@ class EarlyStopping:
     def _gain(self, value: float) -> float:
         assert self.best is not None
         return self.best - value if self.mode == "min" else value - self.best
+
+
+def _kept_best(run: Any, monitor: str, mode: str) -> str:
+    """Where the best checkpoint is, when the run keeps it for the same number."""
+    training = (getattr(run, "config", None) or {}).get("training") or {}
+    if training.get("keep_best") != monitor or training.get("keep_best_mode", "min") != mode:
+        return ""
+    return f"; checkpoints/best holds the checkpoint of the best {monitor} (--checkpoint best)"

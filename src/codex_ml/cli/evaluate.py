@@ -33,10 +33,13 @@ def run(argv: Sequence[str]) -> int:
 
         warn("evaluate", plugin_faults())
 
-        result = evaluate_job(args.target, args.overrides, args.output, args.config_dir)
+        result = evaluate_job(
+            args.target, args.overrides, args.output, args.config_dir, args.checkpoint
+        )
     except Exception as exc:
         return report("evaluate", exc)
     # stdout is the JSON alone (`| python -m json.tool` works); messages go to stderr.
     print(json.dumps({"metrics": result["metrics"], "reward": result.get("reward")}, indent=2))
+    print(f"checkpoint: {result['checkpoint']}", file=sys.stderr)
     print(f"report: {result['report_path']}", file=sys.stderr)
     return 0

@@ -16,27 +16,11 @@ from codex_ml.cli.helptext import plain
 from codex_ml.cli.run_arguments import add_run_arguments
 
 
-def _checkpoint_choice(text: str) -> str:
-    from codex_ml.export.source import parse_checkpoint_choice
-
-    try:
-        return parse_checkpoint_choice(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-
-
 def run(argv: Sequence[str]) -> int:
     parser = argparse.ArgumentParser(prog="codex-ml export", description=plain(__doc__))
     add_run_arguments(parser)
     parser.add_argument(
         "--out", required=True, metavar="DIR", help="the folder to write (new or empty)"
-    )
-    parser.add_argument(
-        "--checkpoint",
-        type=_checkpoint_choice,
-        default=None,
-        metavar="latest|step-N|best",
-        help="latest (default: what RUN names), step-N, or best",
     )
     parser.add_argument(
         "--force", action="store_true", help="replace a non-empty --out once the export is done"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Sequence
 
 from codex_ml.cli.helptext import plain
@@ -29,7 +30,7 @@ def run(argv: Sequence[str]) -> int:
 
         warn("generate", plugin_faults())
 
-        samples = generate_job(
+        generated = generate_job(
             args.target,
             args.prompt,
             num_samples=args.num_samples,
@@ -38,10 +39,12 @@ def run(argv: Sequence[str]) -> int:
             top_k=args.top_k or None,
             seed=args.seed,
             config_dirs=args.config_dir,
+            checkpoint=args.checkpoint,
         )
     except Exception as exc:
         return report("generate", exc)
-    for sample in samples:
+    print(f"checkpoint: {generated.checkpoint}", file=sys.stderr)  # stdout is the samples alone
+    for sample in generated.samples:
         print(f"{sample['prompt']}{sample['completion']}")
         print("---")
     return 0

@@ -38,6 +38,8 @@ def print_outcome(summary: dict[str, Any], run_dir: Path) -> None:
         print("  skipped: " + "; ".join(f"{', '.join(n)} ({r})" for r, n in skipped.items()))
     if summary.get("reward"):
         print(f"  {_reward_line(summary)}")
+    if summary.get("best"):
+        print(f"  {_best_line(summary['best'])}")
     if summary["status"] == "stopped":
         print(f"  stopped early: {summary.get('stop_reason')}")
     if summary.get("faults"):
@@ -45,6 +47,14 @@ def print_outcome(summary: dict[str, Any], run_dir: Path) -> None:
     if summary["status"] == "interrupted":
         print(f"  resume with: {resume_command(run_dir)}")
     print(f"run directory: {run_dir}")
+
+
+def _best_line(best: dict[str, Any]) -> str:
+    """Which evaluation was the best, and where its checkpoint is kept."""
+    return (
+        f"best {best['metric']}={best['value']:.4g} at step {best['step']}: checkpoints/best "
+        "(--checkpoint best for evaluate, generate and export)"
+    )
 
 
 def _reward_line(summary: dict[str, Any]) -> str:

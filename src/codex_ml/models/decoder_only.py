@@ -21,11 +21,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.utils.checkpoint import checkpoint
 
 from codex_ml.models.parameters import count_parameters
 from codex_ml.models.placement import resolve_device, resolve_dtype
@@ -268,6 +269,9 @@ class DecoderOnlyLM(nn.Module):
         self.blocks = nn.ModuleList(Block(config) for _ in range(config.n_layer))
         self.ln_f = nn.LayerNorm(config.n_embd, bias=config.bias)
         self.lm_head = nn.Linear(config.n_embd, config.vocab_size, bias=False)
+        # Training-time only, not part of the architecture: see activation_checkpointing_enable().
+        self.activation_checkpointing = False
+        self.checkpoint_options: dict[str, Any] = {}
         if config.tie_embeddings:
             self.lm_head.weight = self.wte.weight
         self.apply(self._init_weights)
@@ -314,13 +318,39 @@ class DecoderOnlyLM(nn.Module):
             x = x + self.wpe(torch.arange(start, start + seq_len, device=input_ids.device))
         x = self.drop(x)
         attn_mask = None if cache is not None else padding_attention_mask(attention_mask, seq_len)
+        recompute = self.activation_checkpointing and self.training and torch.is_grad_enabled()
         for layer, block in enumerate(self.blocks):
-            x = block(x, attn_mask, cache, layer)
+            if recompute and cache is None:
+                # Only the block's input is kept; the backward pass runs it again (with
+                # the same dropout: the checkpoint replays the random state).
+                x = checkpoint(block, x, attn_mask, **self.checkpoint_options)
+            else:
+                x = block(x, attn_mask, cache, layer)
         if cache is not None:
             cache.length += seq_len
         logits = self.lm_head(self.ln_f(x))  # (B, T, V)
         loss = None if labels is None else causal_lm_loss(logits, labels, attention_mask)
         return CausalLMOutput(logits=logits, loss=loss)
+
+    def activation_checkpointing_enable(
+        self, activation_checkpointing_kwargs: dict[str, Any] | None = None
+    ) -> None:
+        """Recompute each block's activations in the backward pass instead of keeping them.
+
+        Named and called as in ``transformers``, so a trainer switches both
+        kinds of model the same way. ``activation_checkpointing_kwargs`` go to
+        :func:`torch.utils.checkpoint.checkpoint` (non-reentrant by default).
+        Only training steps are affected: evaluation and generation run as before.
+        """
+        self.checkpoint_options = {
+            "use_reentrant": False,
+            **(activation_checkpointing_kwargs or {}),
+        }
+        self.activation_checkpointing = True
+
+    def activation_checkpointing_disable(self) -> None:
+        """Keep every activation again (the default)."""
+        self.activation_checkpointing = False
 
     def new_cache(self, batch_size: int) -> KVCache:
         """An empty KV cache for ``batch_size`` sequences, on the model's device and dtype."""

@@ -17,6 +17,7 @@ from pathlib import Path
 from transformers import AutoConfig, AutoModelForCausalLM, PretrainedConfig, PreTrainedModel
 
 from codex_ml.artefacts import resolve_artefact_dir
+from codex_ml.models.causal_lm import require_causal_lm
 from codex_ml.models.placement import resolve_device, resolve_dtype
 from codex_ml.remote_code import refuse_remote_code
 
@@ -40,6 +41,7 @@ def load_causal_lm(
     refuse_remote_code(directory, option=option, kind="model")
     require_safetensors(directory)
     config = _read_config(directory)
+    require_causal_lm(config.to_dict(), directory)  # before a weight is read
     options = {} if attn_implementation is None else {"attn_implementation": attn_implementation}
     try:
         with _no_progress_bar():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -15,16 +16,28 @@ from codex_ml.run.restore import compose_run, locate, restore_model
 REPORT_FILE = runfiles.EVALUATION
 
 
+@dataclass(frozen=True)
+class Generated:
+    """The checkpoint that generated, and its samples (``prompt``, ``completion``)."""
+
+    checkpoint: Path
+    samples: list[dict[str, str]]
+
+
 def evaluate_job(
     target: str,
     overrides: Sequence[str],
     output: str | None = None,
     config_dirs: Sequence[str] = (),
+    checkpoint: str | None = None,
 ) -> dict[str, Any]:
-    """Metrics, generations and rewards of the run at ``target``; returns the report written."""
+    """Metrics, generations and rewards of the run at ``target``; returns the report written.
+
+    ``checkpoint``: latest, best or step-N of the run (None: the one ``target`` names).
+    """
     from codex_ml.run.scoring import score
 
-    where = locate(target)
+    where = locate(target, checkpoint)
     config = compose_run(where.run_dir, overrides, config_dirs)
     p, tokenizer, model = restore_model(config, where.checkpoint)
     records = list(build(p, "data"))
@@ -71,11 +84,13 @@ def generate_job(
     top_k: int | None,
     seed: int,
     config_dirs: Sequence[str] = (),
-) -> list[dict[str, str]]:
-    """``num_samples`` completions of each prompt from the run at ``target``."""
+    checkpoint: str | None = None,
+) -> Generated:
+    """``num_samples`` completions of each prompt from the run at ``target`` (its ``checkpoint``:
+    latest, best or step-N; None: the one ``target`` names)."""
     from codex_ml.run.scoring import complete
 
-    where = locate(target)
+    where = locate(target, checkpoint)
     config = compose_run(where.run_dir, [], config_dirs)
     _, tokenizer, model = restore_model(config, where.checkpoint)
     samples = []
@@ -92,4 +107,4 @@ def generate_job(
         samples += [
             {"prompt": p, "completion": c} for p, c in zip(prompts, completions, strict=True)
         ]
-    return samples
+    return Generated(where.checkpoint, samples)

@@ -22,8 +22,13 @@ class RunLocation:
     checkpoint: Path
 
 
-def locate(target: str | Path) -> RunLocation:
-    """Accept a run directory, its ``checkpoints/`` or one ``checkpoints/step-N``."""
+def locate(target: str | Path, choice: str | None = None) -> RunLocation:
+    """Accept a run directory, its ``checkpoints/`` or one ``checkpoints/step-N``.
+
+    ``choice`` (``--checkpoint``: latest, best or step-N) picks the checkpoint
+    in the run's own ``checkpoints/``; None takes the one ``target`` names.
+    """
+    from codex_ml.run.checkpoint_choice import chosen_checkpoint
     from codex_ml.training.checkpoint import resolve_checkpoint
 
     path = Path(target).expanduser()
@@ -42,6 +47,8 @@ def locate(target: str | Path) -> RunLocation:
             f"{run_dir} has no .hydra/ directory, so the run that wrote {checkpoint} cannot be "
             f"recomposed; pass the run directory that `codex-ml train` created."
         )
+    if choice is not None:
+        checkpoint = chosen_checkpoint(run_dir, choice)
     return RunLocation(run_dir, checkpoint)
 
 

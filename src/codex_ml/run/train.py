@@ -361,6 +361,7 @@ def summarise(
         "train_seconds": result.wall_time,
         "wall_seconds": time.perf_counter() - started,
         "checkpoint": str(result.checkpoint) if result.checkpoint else None,
+        "best": result.best,  # training.keep_best: the best evaluation and its checkpoint
         "loss_curve": str(loss_curve) if loss_curve else None,
         "data": parts.data.summary,
         "components": provenance(job.plan, parts.model),

@@ -19,6 +19,9 @@ from codex_ml.metrics.token_accuracy import build_token_accuracy
 from codex_ml.training.data import Blocks
 from codex_ml.training.eval_batches import block_batches, eval_batches
 
+#: The numbers :func:`evaluate` gives, by name (what ``keep_best`` may name).
+EVAL_METRICS = ("eval_loss", "eval_ppl", "eval_accuracy@token")
+
 _perplexity = build_perplexity()
 _token_accuracy = build_token_accuracy()
 

@@ -32,12 +32,19 @@ import torch.nn.functional as F
 from torch import nn
 
 from codex_ml.models.placement import resolve_device
-from codex_ml.training.checkpoint import capture_rng_state, restore_rng_state, save_checkpoint
+from codex_ml.training.activation_checkpointing import recomputed_activations
+from codex_ml.training.checkpoint import (
+    capture_rng_state,
+    find_best_checkpoint,
+    restore_rng_state,
+    save_checkpoint,
+)
 from codex_ml.training.data import BatchSampler, Blocks, TokenBlocks, as_blocks
 from codex_ml.training.distributed import World, distributed_world, gradient_sync
 from codex_ml.training.errors import StopTraining, TrainingDivergedError
-from codex_ml.training.evaluation import evaluate
+from codex_ml.training.evaluation import EVAL_METRICS, evaluate
 from codex_ml.training.interrupt import GracefulInterrupt, stop_notice
+from codex_ml.training.keep_best import BestEvaluation, check_keep_best
 from codex_ml.training.optim import adamw, optimizer_for, set_lr
 from codex_ml.training.parallel import STRATEGIES, RunModel
 from codex_ml.training.precision import autocast_for, check_precision, grad_scaler_for
@@ -84,11 +91,14 @@ class FunctionalTrainer:
     device: str = "auto"  # "auto", "cpu", "cuda", "cuda:N"
     precision: str = "auto"  # "auto" (bf16 on CUDA, fp32 on CPU), "fp32", "bf16", "fp16" (CUDA)
     compile: bool = False  # torch.compile the training step (checkpoints stay uncompiled)
+    activation_checkpointing: bool = False  # recompute block activations in backward: less memory
     strategy: str = "ddp"  # under torchrun: "ddp" (replicas) or "fsdp" (sharded, FSDP2)
     num_threads: int | None = None  # torch CPU threads during the run; None: unchanged
     output_dir: str | None = None  # where checkpoints go; None: nothing is written
     checkpoint_every: int = 0  # steps between checkpoints; 0: only at the end
-    keep_checkpoints: int = 2  # checkpoints kept on disk
+    keep_checkpoints: int = 2  # checkpoints kept on disk (the newest; the best apart)
+    keep_best: str | None = None  # eval_loss...: keep its best evaluation's checkpoint too
+    keep_best_mode: str = "min"  # "min": the lowest keep_best is best; "max": the highest
     resume_from: str | None = None  # a run dir, checkpoints/ dir or step-N dir
 
     def __post_init__(self) -> None:
@@ -107,6 +117,7 @@ class FunctionalTrainer:
         started = time.perf_counter()
         device = resolve_device(self.device)
         with (
+            recomputed_activations(model, self.activation_checkpointing),
             torch_threads(self.num_threads),
             distributed_world(device) as world,
             GracefulInterrupt(
@@ -114,6 +125,7 @@ class FunctionalTrainer:
             ) as interrupt,
         ):
             device = world.device(device)
+            self._check_evaluated(eval_data)
             torch.manual_seed(self.seed)  # dropout; every rank alike, as the model was
             train_blocks = as_blocks(tokenizer, train_data, self.block_size, name="train_data")
             eval_blocks = (
@@ -126,6 +138,14 @@ class FunctionalTrainer:
             )
             run = _Run(self, model, train_blocks.place(device), world, device, callbacks, started)
             return run.train(eval_blocks, interrupt)
+
+    def _check_evaluated(self, eval_data: Any) -> None:
+        if self.keep_best is not None and eval_data is None:
+            raise ValueError(
+                f"keep_best={self.keep_best!r}: this run holds no data out to evaluate on "
+                "(run.eval_fraction=0 and no data.eval_path), so no checkpoint can be the best. "
+                "Hold some data out, or leave keep_best unset."
+            )
 
     def _interrupt_notice(self, signum: signal.Signals) -> str:
         then = "save a checkpoint and stop" if self.output_dir is not None else "stop"
@@ -175,12 +195,19 @@ def _validate(trainer: FunctionalTrainer) -> None:
     for name in ("optimizer", "scheduler"):
         if getattr(trainer, name) is not None and not callable(getattr(trainer, name)):
             raise ValueError(f"{name}={getattr(trainer, name)!r} must be a factory (or None).")
-    if not isinstance(trainer.compile, bool):
-        raise ValueError(f"compile={trainer.compile!r} must be true or false.")
+    for name in ("compile", "activation_checkpointing"):
+        if not isinstance(getattr(trainer, name), bool):
+            raise ValueError(f"{name}={getattr(trainer, name)!r} must be true or false.")
     if trainer.strategy not in STRATEGIES:
         raise ValueError(f"strategy={trainer.strategy!r} must be one of {', '.join(STRATEGIES)}.")
     device = resolve_device(trainer.device)  # raises a ValueError naming device=...
     check_precision(trainer.precision, device, strategy=trainer.strategy)
+    check_keep_best(trainer.keep_best, trainer.keep_best_mode, EVAL_METRICS)
+    if trainer.keep_best is not None and trainer.output_dir is None:
+        raise ValueError(
+            f"keep_best={trainer.keep_best!r} needs output_dir: the best checkpoint is kept "
+            "under output_dir/checkpoints/."
+        )
     if trainer.checkpoint_every and trainer.output_dir is None:
         raise ValueError(
             f"checkpoint_every={trainer.checkpoint_every} needs output_dir: checkpoints are "
@@ -280,6 +307,10 @@ class _Run:
         self.first_loss: float | None = None
         self.evaluated_at: int | None = None  # the step of the latest evaluation
         self.saved_at: int | None = None  # the step of the latest checkpoint
+        self.best = (
+            BestEvaluation(trainer.keep_best, trainer.keep_best_mode) if trainer.keep_best else None
+        )
+        self.best_unsaved = False  # the latest evaluation is the best: checkpoint this step
 
     # --- the loop ------------------------------------------------------------
 
@@ -333,9 +364,11 @@ class _Run:
             if log_now:
                 self._log(window, lr)
             paused = time.perf_counter()
-            if eval_blocks is not None and t.eval_every and self.step % t.eval_every == 0:
+            # The last step is evaluated here, before its checkpoint, so keep_best can name it.
+            final = self.step == t.max_steps or stopped
+            if eval_blocks is not None and (final or self._eval_due()):
                 self._evaluate(eval_blocks)
-            if checkpoint_now or ending:
+            if checkpoint_now or ending or self.best_unsaved:
                 self._save()
             if ending:
                 break
@@ -348,7 +381,7 @@ class _Run:
         if not interrupted:
             if eval_blocks is not None and self.evaluated_at != self.step:
                 self._evaluate(eval_blocks)
-            if t.output_dir is not None and self.saved_at != self.step:
+            if t.output_dir is not None and (self.saved_at != self.step or self.best_unsaved):
                 self._save()
         self.placed.gather(self.step)  # the caller's model holds the trained weights
         return TrainResult(
@@ -363,6 +396,7 @@ class _Run:
             stop_signal=signal.Signals(stop_code - _SIGNALLED).name if interrupted else None,
             stopped=stopped,
             stop_reason=self._stop_reason() if stopped else None,
+            best=self.best.summary() if self.best is not None else None,
         )
 
     # --- what happens at log, eval and checkpoint steps ------------------------
@@ -397,6 +431,10 @@ class _Run:
             keep=True,
         )
 
+    def _eval_due(self) -> bool:
+        every = self.trainer.eval_every
+        return bool(every) and self.step % every == 0
+
     def _evaluate(self, eval_blocks: Blocks) -> None:
         results = evaluate(
             self.placed.evaluated,
@@ -407,12 +445,17 @@ class _Run:
         )
         self.metrics.update(results)
         self.evaluated_at = self.step
+        if self.best is not None and self.step > 0:  # step 0 is only the curve's start
+            improved = self.best.offer(self.step, results)
+            # Every rank saves together (FSDP gathers): agree, as for a stop request.
+            self.best_unsaved = bool(self.world.agree_max(int(improved)))
         record = {"event": "eval", "step": self.step, **results}
         record["elapsed"] = time.perf_counter() - self.started
         self._report(record, keep=True)
 
     def _save(self) -> None:
         self.saved_at = self.step
+        best, self.best_unsaved = self.best_unsaved, False
         if self.trainer.output_dir is None:
             return
         # Under FSDP every process takes part in gathering the weights and optimizer state.
@@ -430,6 +473,8 @@ class _Run:
         }
         if self.scaler is not None:
             state["scaler"] = self.scaler.state_dict()
+        if self.best is not None:
+            state["best"] = self.best.state_dict()
         self.checkpoint = save_checkpoint(
             self.trainer.output_dir,
             step=self.step,
@@ -437,8 +482,13 @@ class _Run:
             state=state,
             config=self.trainer.config(),
             keep=self.trainer.keep_checkpoints,
+            best=best,
         )
-        self._report({"event": "checkpoint", "step": self.step, "path": str(self.checkpoint)})
+        record = {"event": "checkpoint", "step": self.step, "path": str(self.checkpoint)}
+        if best and self.best is not None:
+            self.best.checkpoint = self.checkpoint
+            record["best"] = True
+        self._report(record)
 
     def _resume(self, path: str) -> None:
         loaded = self.placed.load(path, self.optimizer)
@@ -456,6 +506,8 @@ class _Run:
             )
             self.sampler.generator.manual_seed(self.trainer.seed + self.step)
         restore_rng_state(state["rng"], self.device)
+        if self.best is not None and "best" in state:
+            self.best.load_state_dict(state["best"], find_best_checkpoint(loaded.path.parent))
         self.checkpoint = loaded.path
         self.saved_at = self.step  # no need to write it again
 

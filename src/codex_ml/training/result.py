@@ -31,6 +31,7 @@ class TrainResult:
     stop_signal: str | None = None  # "SIGINT", "SIGTERM" or "SIGHUP" when interrupted (any rank's)
     stopped: bool = False  # ended early by a callback's StopTraining (after saving)
     stop_reason: str | None = None  # the StopTraining message, when stopped
+    best: dict[str, Any] | None = None  # keep_best: metric, mode, value, step, checkpoint
 
     @classmethod
     def of(cls, result: Any) -> TrainResult:
@@ -62,6 +63,7 @@ class TrainResult:
             stop_signal=read("stop_signal"),
             stopped=bool(read("stopped", False)),
             stop_reason=read("stop_reason"),
+            best=read("best"),
         )
 
     @classmethod

@@ -28,6 +28,7 @@ from torch import nn
 
 from codex_ml import fsio, publish
 from codex_ml.models.parameters import count_parameters
+from codex_ml.training.checkpoint.best import BEST_FILE, best_pointer_target, write_best_pointer
 from codex_ml.training.checkpoint.layout import (
     ASIDE_PREFIX,
     CHECKPOINTS_DIR,
@@ -56,6 +57,7 @@ def save_checkpoint(
     state: Mapping[str, Any],
     config: Mapping[str, Any],
     keep: int,
+    best: bool = False,
 ) -> Path:
     """Write ``output_dir/checkpoints/step-<step>/`` atomically and return its path.
 
@@ -65,10 +67,12 @@ def save_checkpoint(
     :class:`CheckpointWriteError` when the disk refuses the write, having
     removed the partial one and left every earlier checkpoint as it was. A
     ``torch.compile``d model is saved as the module it wraps (no ``_orig_mod.``).
+    With ``best`` it is also named by ``checkpoints/best``, which pruning spares.
     """
     model = uncompiled(model)
     root = fsio.make_dir(Path(output_dir) / CHECKPOINTS_DIR)
     fsio.refuse_link(root / LATEST_FILE)  # before anything is written, not after
+    fsio.refuse_link(root / BEST_FILE)
     final = root / step_dir_name(step)
     try:
         # A rerun into the same output_dir replaces its step-<N>: the old one is moved
@@ -90,6 +94,8 @@ def save_checkpoint(
         raise
     except OSError as exc:
         raise _pointer_failed(root, final, exc) from exc
+    if best:
+        write_best_pointer(root, final)
     _prune(root, keep=keep, current=final)
     return final
 
@@ -178,13 +184,15 @@ def _pointer_failed(root: Path, final: Path, exc: BaseException) -> CheckpointWr
 
 
 def _prune(root: Path, *, keep: int, current: Path) -> None:
-    """Drop all but the newest ``keep`` checkpoints, and leftovers of crashed writes."""
+    """Drop all but the newest ``keep`` checkpoints (and the best), and crashed writes."""
     for prefix in (STAGING_PREFIX, ASIDE_PREFIX):
         for leftover in root.glob(f"{prefix}step-*"):
             shutil.rmtree(leftover, ignore_errors=True)  # a link there: refused, left alone
-    for leftover in root.glob(f".{LATEST_FILE}.*.tmp"):
-        leftover.unlink(missing_ok=True)  # unlinking a link never touches its target
-    older = [path for _, path in step_dirs(root) if path != current]
+    for pointer in (LATEST_FILE, BEST_FILE):
+        for leftover in root.glob(f".{pointer}.*.tmp"):
+            leftover.unlink(missing_ok=True)  # unlinking a link never touches its target
+    spared = best_pointer_target(root)
+    older = [path for _, path in step_dirs(root) if path not in (current, spared)]
     for path in older[: max(0, len(older) - (keep - 1))]:
         aside = publish.move_aside(path, prefix=f"{ASIDE_PREFIX}{path.name}-")
         shutil.rmtree(aside, ignore_errors=True)
