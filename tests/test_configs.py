@@ -122,6 +122,12 @@ def _required(group: str, name: str, root: Path, tmp_path: Path) -> list[str]:
         lines = tmp_path / "records.txt"
         lines.write_text("first record\nsecond record\n\nthird record\n")
         return [f"data.path={lines}"]
+    if (group, name) == ("data", "offline/files"):
+        tree = tmp_path / "tree"
+        (tree / "pkg").mkdir(parents=True)
+        (tree / "pkg" / "__init__.py").write_text("'''a package'''\n")
+        (tree / "pkg" / "core.py").write_text("def f():\n    return 1\n")
+        return [f"data.path={tree}"]
     gpt2 = root / "artifacts" / "models" / "gpt2"
     if (group, name) == ("tokenizer", "offline/hf"):
         return [f"tokenizer.name_or_path={gpt2}"]

@@ -37,6 +37,7 @@ CATALOGUE: Mapping[str, Mapping[str, str]] = {
         "csv": "codex_ml.data.delimited:load_csv",
         "parquet": "codex_ml.data.parquet:load_parquet",
         "hf-datasets": "codex_ml.data.hf_datasets:load_hf_dataset",
+        "files": "codex_ml.data.files:load_files",
     },
     "metric": {
         "accuracy@token": "codex_ml.metrics.token_accuracy:build_token_accuracy",

@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from codex_ml.data.sources import skipped_phrase
 from codex_ml.run.restore import resume_command
 
 
@@ -36,6 +37,8 @@ def print_outcome(summary: dict[str, Any], run_dir: Path) -> None:
         print(f"  last evaluation (step {summary['last_eval_step']}): {numbers}")
     if skipped:
         print("  skipped: " + "; ".join(f"{', '.join(n)} ({r})" for r, n in skipped.items()))
+    if files_skipped := skipped_phrase(summary.get("data", {}).get("skipped_files") or {}):
+        print(f"  data: {files_skipped}")
     if summary.get("reward"):
         print(f"  {_reward_line(summary)}")
     if summary.get("best"):

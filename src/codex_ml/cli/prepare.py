@@ -3,8 +3,9 @@
 It takes the same config and overrides as ``codex-ml train`` (``-cn``, ``-cd``,
 ``data=...``, ``tokenizer=...``, ``run.eval_fraction=...``), so the store it
 builds is the one that ``train`` with those arguments opens without
-tokenising anything. It prints where the store is, its token counts, its size
-and how long it took; ``--json`` prints the same as one JSON object.
+tokenising anything. It prints where the store is, its token counts, its size,
+how long it took and the files the data loader skipped (by reason); ``--json``
+prints the same as one JSON object.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from codex_ml.config import ConfigError
+from codex_ml.data.sources import skipped_phrase
 
 #: The config groups a store depends on (the split settings come from ``run``).
 GROUPS = ("tokenizer", "data")
@@ -81,3 +83,6 @@ def _print(facts: dict[str, Any]) -> None:
         f"{facts['dtype']}, {facts['size_bytes'] / 1e6:,.1f} MB"
     )
     print(f"  {what} in {facts['seconds']:.2f}s; fingerprint {facts['fingerprint']}")
+    skipped = skipped_phrase(facts.get("skipped_files") or {})
+    if skipped:
+        print(f"  data: {skipped}")

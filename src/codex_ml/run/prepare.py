@@ -56,6 +56,7 @@ class Prepared:
             "size_bytes": store.size_bytes(),
             "tokens": {s: store.tokens(s) for s in ("train", "eval")},
             "records": {s: store.records(s) for s in ("train", "eval")},
+            "skipped_files": dict(store.header.get("skipped_files") or {}),
         }
 
 
@@ -144,13 +145,14 @@ def _request(source: DataSource, tokenizer: Any) -> _Request:
         data["eval"] = _data_fingerprint(source.loader, held_out, path=str(eval_path))
         split: dict[str, Any] = {"eval_path": str(eval_path)}
 
-        def records() -> Iterator[tuple[bool, str]]:
+        def pairs() -> Iterator[tuple[bool, str]]:
             yield from ((False, text) for text in train)
             yield from ((True, text) for text in held_out)
     else:
         split = {"eval_fraction": fraction, "seed": seed}
+        held_out = ()
 
-        def records() -> Iterator[tuple[bool, str]]:
+        def pairs() -> Iterator[tuple[bool, str]]:
             return assign(train, eval_fraction=fraction, seed=seed)
 
     meta = {
@@ -161,9 +163,26 @@ def _request(source: DataSource, tokenizer: Any) -> _Request:
         "split": split,
     }
     fingerprint = digest(meta)
+
+    def records() -> Iterator[tuple[bool, str]]:
+        yield from pairs()
+        # Known once read, so in the header (written after the records) but not the fingerprint.
+        meta["skipped_files"] = skipped_files(train, held_out)
+
     named = source.store
     folder = Path(os.path.expanduser(str(named))) if named else default_store_root() / fingerprint
     return _Request(folder.absolute(), fingerprint, meta, records)
+
+
+def skipped_files(*sources: Any) -> dict[str, int]:
+    """The files the data loader passed over, by reason, in ``sources`` together.
+
+    A source that does not count them (a third-party loader's plain iterable)
+    adds nothing.
+    """
+    from codex_ml.data.sources import add_counts
+
+    return add_counts(*(getattr(source, "skipped", None) or {} for source in sources))
 
 
 def _data_fingerprint(spec: ComponentSpec, records: Any, path: str | None = None) -> dict[str, Any]:

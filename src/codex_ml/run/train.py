@@ -36,7 +36,7 @@ from codex_ml.run.history import Earlier, earlier_rows, first_loss, latest_eval
 from codex_ml.run.invocation import invocation_record
 from codex_ml.run.lifecycle import Lifecycle
 from codex_ml.run.outputs import Redaction, RunWriter, package_versions
-from codex_ml.run.prepare import prepare
+from codex_ml.run.prepare import prepare, skipped_files
 from codex_ml.run.progress import ProgressBar
 from codex_ml.run.progress import wanted as progress_wanted
 from codex_ml.run.rundir import check_not_in_use, inside
@@ -173,21 +173,29 @@ def run_data(plan: Plan, tokenizer: Any, process: Process, *, progress: bool) ->
     from codex_ml.data.store import TokenSplit
 
     if not getattr(plan.factory("training"), "reads_token_ids", False):
+        loaded = build(plan, "data")
         train, held_out = split_records(
-            build(plan, "data"),
+            loaded,
             eval_fraction=float(plan.run.get("eval_fraction", 0.1)),
             seed=int(plan.run.get("seed", 0)),
         )
-        counts = {"records": len(train) + len(held_out), "train": len(train), "eval": len(held_out)}
+        counts = {
+            "records": len(train) + len(held_out),
+            "train": len(train),
+            "eval": len(held_out),
+            "skipped_files": skipped_files(loaded),
+        }
         return RunData(train, held_out or None, held_out, counts)
     prepared = prepare(data_source(plan), tokenizer, process=process, progress=progress)
     store = prepared.store
     records = {split: store.records(split) for split in ("train", "eval")}
+    facts = prepared.as_dict()
     summary = {
         "records": records["train"] + records["eval"],
         "train": records["train"],
         "eval": records["eval"],
-        "store": prepared.as_dict(),
+        "skipped_files": facts["skipped_files"],
+        "store": facts,
     }
     eval_split = TokenSplit(store, "eval") if store.tokens("eval") else None
     return RunData(TokenSplit(store, "train"), eval_split, store.eval_texts(), summary)

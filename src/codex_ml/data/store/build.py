@@ -139,7 +139,8 @@ def open_or_build(
 ) -> tuple[TokenStore, bool]:
     """The store at ``folder`` for ``fingerprint``: opened if usable, else built; and whether built.
 
-    ``records()`` gives ``(held_out, text)`` pairs; ``meta`` goes into the header.
+    ``records()`` gives ``(held_out, text)`` pairs; ``meta`` goes into the header once
+    they are all read, so the caller may add what reading them told (the files skipped).
     """
     fsio.refuse_link(folder)
     if folder.exists():
