@@ -61,19 +61,29 @@ def file_stats(files: Iterable[Path]) -> list[list[Any]]:
     """``[resolved path, size, mtime_ns]`` of each file; an unstable one gets a fresh nonce.
 
     A named pipe, ``/dev/fd/N`` (``data.path=<(...)``), ``/dev/stdin``, a
-    device or a file that reports no size (``/proc``) has no size and time
-    that say what it holds: ``[path, UNSTABLE, nonce]`` makes the fingerprint
-    new on every run, so its store is built afresh (:func:`is_unstable`).
+    device or a file that reports no size but has content (``/proc``) has no
+    size and time that say what it holds: ``[path, UNSTABLE, nonce]`` makes
+    the fingerprint new on every run, so its store is built afresh
+    (:func:`is_unstable`). A truly empty file (an ``__init__.py``) is stable.
     """
     stats: list[list[Any]] = []
     for file in files:
         path = Path(file)
         info = os.stat(path)  # through links: /dev/fd/N is one to the pipe
-        if stat.S_ISREG(info.st_mode) and info.st_size > 0:
+        if stat.S_ISREG(info.st_mode) and (info.st_size > 0 or _truly_empty(path)):
             stats.append([str(path.resolve()), info.st_size, info.st_mtime_ns])
         else:
             stats.append([str(path.absolute()), UNSTABLE, _nonce()])
     return stats
+
+
+def _truly_empty(path: Path) -> bool:
+    """Whether a file that reports size 0 gives nothing when read (``/proc`` files do)."""
+    try:
+        with open(path, "rb") as handle:
+            return not handle.read(1)
+    except OSError:
+        return False
 
 
 def _nonce() -> str:
