@@ -18,7 +18,7 @@ from pathlib import Path
 from codex_ml import resources
 from codex_ml.data.reader import DEFAULT_MAX_RECORD_BYTES, check_max_record_bytes, read_lines
 from codex_ml.data.records import Records, stream_records
-from codex_ml.data.sources import resolve_files
+from codex_ml.data.sources import FileSet, resolve_files
 
 TINY_CORPUS_FILENAME = "tiny_corpus.txt"
 
@@ -77,7 +77,7 @@ def load_lines(
     return Records(shuffled, files=files, loader="lines")
 
 
-def _text_files(path: str | PathLike[str]) -> list[Path]:
+def _text_files(path: str | PathLike[str]) -> FileSet:
     if isinstance(path, bool) or not isinstance(path, (str, PathLike)):
         raise TypeError(
             f"load_lines needs path= a plain-text file (str or Path), got {type(path).__name__}."
