@@ -191,7 +191,7 @@ def test_structured_loaders_count_files_of_other_suffixes(tmp_path: Path) -> Non
 def test_skip_counts_read_as_one_phrase() -> None:
     assert skipped_phrase({}) == "" and skipped_phrase({"hidden": 0}) == ""
     assert skipped_phrase({"suffix": 2, "hidden": 1}) == (
-        "skipped 3 files (1 hidden, 2 other suffix)"
+        "skipped 3 files (1 hidden, 2 wrong suffix)"
     )
     assert skipped_phrase({"not_utf8": 1}) == "skipped 1 file (1 not UTF-8)"
     # A third-party loader's plain iterable counts nothing.
@@ -211,7 +211,7 @@ def test_prepare_and_train_print_the_skipped_files_and_the_store_keeps_them(
     (tree / "pkg" / "empty.py").write_text("")
     env = {"CODEX_ML_CACHE_DIR": str(tmp_path / "cache")}
     args = ("data=files", f"data.path={tree}", "data.suffixes=[.py]", "run.eval_fraction=0.2")
-    line = "data: skipped 6 files (2 hidden, 1 marker, 2 other suffix, 1 empty)"
+    line = "data: skipped 6 files (2 hidden, 1 marker, 2 wrong suffix, 1 empty)"
     first = Command(["prepare", *args], tmp_path, env).run()
     assert first.returncode == 0, describe(first)
     assert line in first.stdout

@@ -35,7 +35,7 @@ SKIP_REASONS: Mapping[str, str] = {
     "hidden": "hidden",
     "marker": "marker",
     "excluded": "excluded",
-    "suffix": "other suffix",
+    "suffix": "wrong suffix",
     "empty": "empty",
     "too_large": "over max_record_bytes",
     "not_utf8": "not UTF-8",
