@@ -24,6 +24,7 @@ from safetensors.torch import load_file
 from torch import nn
 
 from codex_ml import fsio
+from codex_ml.training.checkpoint import trainable
 from codex_ml.training.checkpoint.layout import (
     FORMAT_VERSION,
     META_FILE,
@@ -64,6 +65,7 @@ def load_checkpoint(
     model = uncompiled(model)
     step_dir = resolve_checkpoint(path)
     meta = _read_meta(step_dir / META_FILE)
+    trainable.check_meta(meta, model, step_dir / META_FILE)  # the adapter, if any, fits
     for name, expected in meta["files"].items():
         _verify_file(step_dir / name, expected)
     weights = read_weights(step_dir / MODEL_FILE, model)
@@ -78,7 +80,7 @@ def load_checkpoint(
                 "optimizer setup.",
                 path=step_dir / STATE_FILE,
             ) from exc
-    model.load_state_dict(weights)  # shapes were checked: this cannot fail half-way
+    trainable.load_weights(model, weights)  # shapes were checked: this cannot fail half-way
     return Checkpoint(path=step_dir, step=int(meta["step"]), meta=meta, state=state)
 
 
@@ -180,7 +182,7 @@ def read_weights(path: Path, model: nn.Module) -> dict[str, torch.Tensor]:
     for dropped, kept in tied.items():
         if kept in weights and dropped not in weights:
             weights[dropped] = weights[kept]
-    expected = model.state_dict()
+    expected = trainable.expected_weights(model)  # with an adapter: only what it trains
     missing = sorted(expected.keys() - weights.keys())
     unexpected = sorted(weights.keys() - expected.keys())
     wrong_shape = [

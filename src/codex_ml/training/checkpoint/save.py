@@ -23,11 +23,11 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors.torch import save_model
 from torch import nn
 
 from codex_ml import fsio, publish
 from codex_ml.models.parameters import count_parameters
+from codex_ml.training.checkpoint import trainable
 from codex_ml.training.checkpoint.layout import (
     ASIDE_PREFIX,
     CHECKPOINTS_DIR,
@@ -107,8 +107,8 @@ def _write_files(
     ``folder`` is fresh and private (0700): nothing can be planted in it, so the
     libraries may open their files by name. A failure names the file.
     """
-    with publish.writing(MODEL_FILE):
-        save_model(model, str(folder / MODEL_FILE))
+    with publish.writing(MODEL_FILE):  # with an adapter: only what it trains
+        trainable.save_weights(model, folder / MODEL_FILE)
     with publish.writing(STATE_FILE):
         torch.save(dict(state), folder / STATE_FILE)
     meta = {
@@ -117,6 +117,7 @@ def _write_files(
         "model_class": f"{type(model).__module__}.{type(model).__qualname__}",
         "parameters": count_parameters(model),
         "trainer": dict(config),
+        **trainable.meta_entries(model),
         "files": {name: _fingerprint(folder / name) for name in (MODEL_FILE, STATE_FILE)},
     }
     with publish.writing(META_FILE):
