@@ -36,7 +36,9 @@ class NeedsArguments(Exception):
     """The factory has a required parameter that the check cannot guess a value for."""
 
     def __init__(self, kind: str, key: str, names: list[str]) -> None:
-        self.kind, self.key, self.names = kind, key, names
+        self.kind: str = kind
+        self.key: str = key
+        self.names: list[str] = names
         example = ", ".join(f'"{name}": ...' for name in names)
         super().__init__(
             f"{kind} {key!r} needs arguments: {', '.join(names)}. Pass them: "
@@ -49,7 +51,8 @@ class ContractReport:
     """What was checked of one component, and every promise it broke."""
 
     def __init__(self, kind: str, key: str) -> None:
-        self.kind, self.key = kind, key
+        self.kind: str = kind
+        self.key: str = key
         self.checked: list[str] = []
         self.broken: list[str] = []
 
