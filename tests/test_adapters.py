@@ -533,6 +533,10 @@ def test_adapter_only_loads_with_peft_onto_the_exported_base(
     base = Path(config["base_model_name_or_path"])
     assert base == (folder / "base" if name != "hf_lora" else runs.gpt2.resolve())
     assert json.loads((base / "config.json").read_text())["architectures"] == [architecture]
+    from safetensors.torch import load_file
+
+    trained = load_file(str(folder / "adapter_model.safetensors"))
+    assert any(".lora_B." in n and bool(t.abs().sum() > 0) for n, t in trained.items())
     model = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(base), folder).eval()
     _expected(runs[f"generate_{name}"], model, AutoTokenizer.from_pretrained(folder))
 
