@@ -181,3 +181,21 @@ def test_quick_compile_benchmark_measures_the_compiled_trainer_against_its_basel
         "hand-written loop (eager)": False,
     }
     assert any(g["name"].startswith("compiled training:") for g in raw["goals"])
+
+
+@pytest.mark.slow
+def test_quick_lora_benchmark_trains_the_same_adapter_both_ways(tmp_path: Path) -> None:
+    from benchmarks import lora
+
+    model, shape = lora.sizes(quick=True)
+    section = lora.run(tmp_path, model=model, shape=shape, repeats=1)
+    runs = {s["name"]: s["details"][0] for s in section.raw["samples"]}
+    assert set(runs) == set(lora.LABELS.values())
+    ours, theirs = runs[lora.LABELS["functional"]], runs[lora.LABELS["hf"]]
+    # The same base and the same LoRA: as many parameters, as many of them trained.
+    assert ours["parameters"] == theirs["parameters"]
+    assert 0 < ours["trainable_parameters"] == theirs["trainable_parameters"] < ours["parameters"]
+    for run in runs.values():
+        assert run["tokens"] == shape["steps"] * shape["batch-size"] * shape["block-size"]
+        assert run["tokens_per_s"] > 0 and run["peak_rss_mb"] > run["rss_before_mb"] > 0
+    assert {goal.name.split(" (")[1] for goal in section.goals} == {"tokens/s)", "peak RSS)"}
