@@ -291,6 +291,15 @@ def test_a_train_config_without_adapter_composes_as_before() -> None:
     }
 
 
+def test_an_adapter_setting_without_an_adapter_says_to_choose_one() -> None:
+    from codex_ml.config import ConfigError
+    from codex_ml.run.precheck import check_overrides
+
+    with pytest.raises(ConfigError, match="no adapter is chosen") as caught:
+        check_overrides("train", [("adapter.r", "4")])
+    assert "adapter=<preset or registry key>" in str(caught.value) and "lora" in str(caught.value)
+
+
 # --- the command line -------------------------------------------------------------------------
 
 #: Enough training for the adapters to move the outputs (lr high, short warmup).

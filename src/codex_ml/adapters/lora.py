@@ -68,6 +68,7 @@ class LoRA(TrainsParameters):
     def apply(self, model: Any) -> Any:
         """Wrap the targeted layers of ``model`` in place; only the LoRA matrices train."""
         from peft import LoraConfig, inject_adapter_in_model
+        from peft.tuners.tuners_utils import cast_adapter_dtype
 
         targets = self.targets_for(model)
         wrapped = [m for name, m in model.named_modules() if _matches_any(name, targets)]
@@ -87,6 +88,8 @@ class LoRA(TrainsParameters):
                 f"{type(model).__name__}: {' '.join(str(exc).split())[:300]} Name linear "
                 f"layers only; this model's are: {', '.join(linear_layer_names(model))}."
             ) from None
+        # As peft.get_peft_model does: the adapters of a bf16/fp16 base train in float32.
+        cast_adapter_dtype(model, "default")
         return model
 
     def merge(self, model: Any) -> Any:
