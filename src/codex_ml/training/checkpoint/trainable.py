@@ -153,7 +153,14 @@ def check_meta(meta: Mapping[str, Any], model: nn.Module, path: Path) -> None:
     saved, note = meta.get(META_KEY), adapted(model)
     if saved is None and note is None:
         return
-    if not isinstance(saved, dict):
+    if saved is not None and not isinstance(saved, dict):
+        raise CheckpointError(
+            f"{path} records its adapter as {type(saved).__name__}, not a mapping; the "
+            "checkpoint is corrupt or was not written by codex-ml.",
+            path=path,
+        )
+    if saved is None:
+        assert note is not None
         raise CheckpointError(
             f"{path} is a checkpoint of the whole model, but this model was prepared by adapter "
             f"{note.name!r} (adapter=...) and trains only part of it; load it without the "
