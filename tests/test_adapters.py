@@ -275,6 +275,19 @@ def test_a_whole_model_checkpoint_is_refused_by_an_adapted_model(tmp_path: Path)
         load_checkpoint(path, _adapted())
 
 
+def test_a_forged_adapter_record_is_refused_naming_it(tmp_path: Path) -> None:
+    from codex_ml.training.checkpoint import load_checkpoint, save_checkpoint
+    from codex_ml.training.errors import CheckpointError
+
+    path = save_checkpoint(
+        tmp_path, step=1, model=_trained(_adapted()), state={}, config={}, keep=1
+    )
+    meta = json.loads((path / "meta.json").read_text())
+    (path / "meta.json").write_text(json.dumps({**meta, "adapter": ["lora"]}))
+    with pytest.raises(CheckpointError, match="records its adapter as list"):
+        load_checkpoint(path, _adapted())
+
+
 def test_a_train_config_without_adapter_composes_as_before() -> None:
     from codex_ml.run.assemble import plan, resolve
     from codex_ml.run.compose import compose_config
