@@ -191,3 +191,20 @@ def test_quick_activation_checkpointing_benchmark_compares_both_variants(tmp_pat
     modes = [s["details"][0]["mode"] for s in section.raw["samples"]]
     assert modes == ["off", "on"]
     assert "the losses of every step are identical" in bench.markdown(section)
+
+
+def test_quick_lora_benchmark_trains_the_same_adapter_both_ways(tmp_path: Path) -> None:
+    from benchmarks import lora
+
+    model, shape = lora.sizes(quick=True)
+    section = lora.run(tmp_path, model=model, shape=shape, repeats=1)
+    runs = {s["name"]: s["details"][0] for s in section.raw["samples"]}
+    assert set(runs) == set(lora.LABELS.values())
+    ours, theirs = runs[lora.LABELS["functional"]], runs[lora.LABELS["hf"]]
+    # The same base and the same LoRA: as many parameters, as many of them trained.
+    assert ours["parameters"] == theirs["parameters"]
+    assert 0 < ours["trainable_parameters"] == theirs["trainable_parameters"] < ours["parameters"]
+    for run in runs.values():
+        assert run["tokens"] == shape["steps"] * shape["batch-size"] * shape["block-size"]
+        assert run["tokens_per_s"] > 0 and run["peak_rss_mb"] > run["rss_before_mb"] > 0
+    assert {goal.name.split(" (")[1] for goal in section.goals} == {"tokens/s)", "peak RSS)"}

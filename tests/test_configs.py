@@ -195,6 +195,12 @@ def _check_group(group: str, p: Plan, config: dict[str, Any], output_dir: Path) 
         rates = [schedule(step) for step in range(1, 101)]
         assert rates[9] == pytest.approx(1e-3) and all(0.0 <= r <= 1e-3 for r in rates)
         return
+    if group == "adapter":
+        if "adapter" in p.specs:  # the model as the run trains it: some, not all, of it trains
+            model = build_run_model(p, build(p, "tokenizer"))
+            trains = [p.requires_grad for p in model.parameters()]
+            assert any(trains) and not all(trains)
+        return
     if group in ("tokenizer", "model"):
         tokenizer = build(p, "tokenizer")
         ids = tokenizer.encode("hello world")

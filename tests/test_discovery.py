@@ -40,6 +40,7 @@ GROUPS = {
     "callback": "codex_ml.callbacks",
     "optimizer": "codex_ml.optimizers",
     "scheduler": "codex_ml.schedulers",
+    "adapter": "codex_ml.adapters",
 }
 
 

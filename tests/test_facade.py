@@ -1,4 +1,4 @@
-"""The facade ``codex_ml.registry``: nine registries, their functions, the spec's examples,
+"""The facade ``codex_ml.registry``: ten registries, their functions, the spec's examples,
 the catalogue and example plugins, and an import that costs nothing.
 """
 
@@ -27,6 +27,7 @@ SPEC_TABLE = {
     "callback_registry": "codex_ml.callbacks",
     "optimizer_registry": "codex_ml.optimizers",
     "scheduler_registry": "codex_ml.schedulers",
+    "adapter_registry": "codex_ml.adapters",
 }
 
 #: The spec's "Bundled offline catalogue" table (plus the file-free default tokenizer).
@@ -48,6 +49,7 @@ SPEC_CATALOGUE = {
     "callback": {"tensorboard", "mlflow", "csv", "early-stopping"},
     "optimizer": {"adamw", "adam", "sgd", "adafactor"},
     "scheduler": {"cosine", "linear", "constant", "wsd"},
+    "adapter": {"lora", "freeze"},
 }
 
 #: The example plugins: kind -> key -> (distribution, plugin name, source).
@@ -72,7 +74,7 @@ EXAMPLES = {
 # -- shape -----------------------------------------------------------------------------------------
 
 
-def test_nine_registries_with_the_spec_groups() -> None:
+def test_ten_registries_with_the_spec_groups() -> None:
     assert set(facade.registries) == {kind.name for kind in KINDS}
     for symbol, group in SPEC_TABLE.items():
         registry = getattr(facade, symbol)

@@ -48,7 +48,7 @@ def test_kinds_are_frozen_values() -> None:
         kind.name = "other"  # type: ignore[misc]
     for twin in (pickle.loads(pickle.dumps(kind)), copy.deepcopy(kind), copy.copy(kind)):
         assert twin == kind and hash(twin) == hash(kind)
-    assert len(set(KINDS)) == 9 and KINDS[0] != KINDS[1]
+    assert len(set(KINDS)) == 10 and KINDS[0] != KINDS[1]
     assert repr(kind) == f"Kind(name={kind.name!r}, plural={kind.plural!r})"
 
 
@@ -63,6 +63,7 @@ def test_one_hookspec_per_kind_taking_no_arguments() -> None:
         "codex_ml_register_callbacks",
         "codex_ml_register_optimizers",
         "codex_ml_register_schedulers",
+        "codex_ml_register_adapters",
     }
     assert {kind.hook_name for kind in KINDS} == expected
     manager = plugin_source.host().manager

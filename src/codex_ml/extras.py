@@ -25,6 +25,7 @@ EXTRA_OF = {
     "tensorboard": "tensorboard",
     "mlflow": "mlflow",
     "wandb": "wandb",
+    "peft": "finetune",
 }
 
 
@@ -57,6 +58,8 @@ BUILTIN_NEEDS: dict[str, tuple[str, ...]] = {
     "codex_ml.callbacks.tensorboard_events": ("torch", "tensorboard"),
     "codex_ml.callbacks.mlflow_runs": ("mlflow",),
     "codex_ml.callbacks.wandb_runs": ("wandb",),
+    "codex_ml.adapters.lora": ("torch", "peft"),
+    "codex_ml.adapters.freeze": ("torch",),
 }
 
 

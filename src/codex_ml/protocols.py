@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, Protocol, runtime_checkable
 
 __all__ = [
+    "Adapter",
     "DataLoader",
     "Metric",
     "MetricReport",
@@ -121,6 +122,35 @@ class Trainer(Protocol):
         callbacks: Sequence[Any] = (),
     ) -> Any:
         """Train ``model`` on ``train_data`` (text records) and return the result."""
+        ...
+
+
+@runtime_checkable
+class Adapter(Protocol):
+    """Turns a built model into the model to train, and saves, loads and merges what it trains.
+
+    ``apply`` chooses which parameters train (and may add modules, as LoRA
+    does); a checkpoint then holds only :meth:`trainable_state`, never the
+    base weights, and :meth:`load_trainable_state` puts it back into a model
+    built and applied the same way. :meth:`merge` folds what was trained into
+    the base weights, for an export that needs no adapter code. The trainer
+    never sees an adapter: it trains whatever parameters require a gradient.
+    """
+
+    def apply(self, model: Any) -> Any:
+        """The model to train: ``model`` with its trainable parameters chosen (in place or new)."""
+        ...
+
+    def trainable_state(self, model: Any) -> Mapping[str, Any]:
+        """The tensors a checkpoint holds, by name: what trains, no frozen base weight."""
+        ...
+
+    def load_trainable_state(self, model: Any, state: Mapping[str, Any]) -> None:
+        """Put a :meth:`trainable_state` back into ``model`` (built and applied the same way)."""
+        ...
+
+    def merge(self, model: Any) -> Any:
+        """``model`` as a plain model of its base's type, with what was trained folded in."""
         ...
 
 

@@ -7,18 +7,23 @@ pyright's ``reportUnnecessaryTypeIgnoreComment`` fail the check if it is gone.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
 
 from typing_extensions import assert_type
 
-from codex_ml.protocols import Metric, Model, RewardModel, Tokenizer, Trainer
+from codex_ml.adapters.freeze import Freeze
+from codex_ml.adapters.lora import LoRA
+from codex_ml.protocols import Adapter, Metric, Model, RewardModel, Tokenizer, Trainer
 from codex_ml.registry import (
+    get_adapter,
     get_data_loader,
     get_metric,
     get_model,
     get_reward_model,
     get_tokenizer,
     get_trainer,
+    list_adapters,
     list_metrics,
     register_metric,
     register_tokenizer,
@@ -49,9 +54,14 @@ assert_type(get_data_loader("offline:tiny-corpus"), Iterable[str])
 assert_type(get_trainer("offline:functional", max_steps=1), Trainer)
 assert_type(get_reward_model("offline:heuristic"), RewardModel)
 assert_type(list_metrics(), list[str])
+assert_type(get_adapter("lora", r=4), Adapter)
+assert_type(get_adapter("lora").trainable_state(object()), Mapping[str, Any])
+assert_type(list_adapters(), list[str])
 get_metric(3)  # type: ignore[arg-type]
 get_model("decoder_only", ["n_layer"])  # type: ignore[arg-type]
 
 # The shipped components satisfy the protocols.
 tokenizer: Tokenizer = ByteTokenizer()
 reward: RewardModel = HeuristicRewardModel()
+lora: Adapter = LoRA(r=4)
+freeze: Adapter = Freeze(trainable=["blocks.3.*"])

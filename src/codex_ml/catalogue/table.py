@@ -73,4 +73,8 @@ CATALOGUE: Mapping[str, Mapping[str, str]] = {
         "constant": "codex_ml.training.schedules:constant",
         "wsd": "codex_ml.training.schedules:wsd",
     },
+    "adapter": {
+        "lora": "codex_ml.adapters.lora:LoRA",
+        "freeze": "codex_ml.adapters.freeze:Freeze",
+    },
 }

@@ -3,8 +3,10 @@
 The run's model becomes a standard architecture (GPT-2 for learned positions,
 GPT-NeoX for rotary ones; a Hugging Face model stays its own type), with
 safetensors weights, a generation config and the tokenizer as Hugging Face
-files. The folder is kept only if greedy generation from it gives exactly the
-text ``codex-ml generate --temperature 0`` gives.
+files; an adapter run's adapter is merged into the weights, or with
+``--adapter-only`` written as a ``peft`` adapter folder. The folder is kept
+only if greedy generation from it gives exactly the text
+``codex-ml generate --temperature 0`` gives.
 """
 
 from __future__ import annotations
@@ -25,6 +27,12 @@ def run(argv: Sequence[str]) -> int:
     parser.add_argument(
         "--force", action="store_true", help="replace a non-empty --out once the export is done"
     )
+    parser.add_argument(
+        "--adapter-only",
+        action="store_true",
+        help="an adapter run as a peft adapter folder (PeftModel.from_pretrained) instead of "
+        "merged into the base weights",
+    )
     args = parser.parse_args(argv)
 
     from codex_ml.cli.errors import report
@@ -37,6 +45,7 @@ def run(argv: Sequence[str]) -> int:
             args.out,
             checkpoint=args.checkpoint,
             force=args.force,
+            adapter_only=args.adapter_only,
             config_dirs=args.config_dir,
         )
     except Exception as exc:

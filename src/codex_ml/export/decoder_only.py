@@ -183,7 +183,7 @@ def gpt_neox_weights(model: DecoderOnlyLM) -> Weights:
         weights |= _norm(at + "input_layernorm", block.ln_1)
         weights |= _norm(at + "post_attention_layernorm", block.ln_2)
         qkv = _linear(at + "attention.query_key_value", attention.qkv, with_bias=bias)
-        weights |= {name: _per_head_qkv(tensor, heads) for name, tensor in qkv.items()}
+        weights |= {name: per_head_qkv(tensor, heads) for name, tensor in qkv.items()}
         weights |= _linear(at + "attention.dense", attention.proj, with_bias=bias)
         weights |= _linear(at + "mlp.dense_h_to_4h", block.mlp.fc, with_bias=True)
         weights |= _linear(at + "mlp.dense_4h_to_h", block.mlp.proj, with_bias=True)
@@ -192,7 +192,7 @@ def gpt_neox_weights(model: DecoderOnlyLM) -> Weights:
     return _finish(model, weights, "embed_out.weight")
 
 
-def _per_head_qkv(tensor: torch.Tensor, heads: int) -> torch.Tensor:
+def per_head_qkv(tensor: torch.Tensor, heads: int) -> torch.Tensor:
     """codex-ml's rows [q | k | v] (each head after head) as GPT-NeoX's [q_h k_h v_h] per head."""
     grouped = tensor.reshape(3, heads, -1, *tensor.shape[1:])  # (3, nh, hd[, C])
     return grouped.transpose(0, 1).reshape(tensor.shape)

@@ -28,42 +28,59 @@ def export_run(
     *,
     checkpoint: str | None = None,
     force: bool = False,
+    adapter_only: bool = False,
     config_dirs: Sequence[str] = (),
 ) -> ExportResult:
     """Write the run at ``target`` (its ``checkpoint``: latest, best or step-N) into ``out``.
 
     A non-empty ``out`` is refused before anything is read, unless ``force``.
     The folder is written beside ``out``, verified against the run's own greedy
-    generation, and only then renamed into place.
+    generation, and only then renamed into place. An adapter run is merged
+    into its base weights, or with ``adapter_only`` written as a ``peft``
+    adapter folder (:mod:`codex_ml.export.adapter_folder`).
     """
-    from codex_ml.export.model_files import write_model
-    from codex_ml.export.tokenizer_files import write_tokenizer
-    from codex_ml.export.verify import quiet_transformers, verify_folder
-    from codex_ml.models.sampling import context_length
+    from codex_ml.export.verify import quiet_transformers
 
     out = Path(out).expanduser().absolute()
     check_target(out, force=force)
     source = load_source(target, checkpoint, config_dirs)
-    model = exportable_model(source)
-    written: dict[str, Any] = {}
+    if adapter_only:
+        from codex_ml.export.adapter_folder import adapter_parts, write_adapter_folder
+
+        adapter_parts(source.model)  # refused before anything is written
+    written: dict[str, tuple[str, int]] = {}
 
     def fill(staging: Path) -> None:
-        written["architecture"] = write_model(staging, model, source.tokenizer)
-        write_tokenizer(staging, source.tokenizer, context_length(model))
-        written["verified"] = verify_folder(staging, model, source.tokenizer)
+        if adapter_only:
+            written["folder"] = write_adapter_folder(staging, out, source.model, source.tokenizer)
+        else:
+            written["folder"] = write_merged(staging, exportable_model(source), source)
 
     with quiet_transformers():
         publish(out, fill, force=force)
-    return ExportResult(
-        out, source.run_dir, source.checkpoint, written["architecture"], written["verified"]
-    )
+    architecture, verified = written["folder"]
+    return ExportResult(out, source.run_dir, source.checkpoint, architecture, verified)
+
+
+def write_merged(folder: Path, model: Any, source: RunSource) -> tuple[str, int]:
+    """``model`` as a ``transformers`` folder, checked; (architecture, prompts compared)."""
+    from codex_ml.export.model_files import write_model
+    from codex_ml.export.tokenizer_files import write_tokenizer
+    from codex_ml.export.verify import verify_folder
+    from codex_ml.models.sampling import context_length
+
+    architecture = write_model(folder, model, source.tokenizer)
+    write_tokenizer(folder, source.tokenizer, context_length(model))
+    return architecture, verify_folder(folder, model, source.tokenizer)
 
 
 def exportable_model(source: RunSource) -> Any:
     """The model whose weights are written: the run's model as trained.
 
-    This is where an adapter run's adapter will be merged into the base
-    weights (or, with ``--adapter-only``, kept apart in peft's format) once
-    runs can train adapters; ``write_model`` then sees a plain model.
+    An adapter run's adapter is merged into the base weights here
+    (:func:`codex_ml.training.checkpoint.trainable.merged`), so ``write_model``
+    sees a plain model of the base's type.
     """
-    return source.model
+    from codex_ml.training.checkpoint.trainable import merged
+
+    return merged(source.model)

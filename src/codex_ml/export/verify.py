@@ -26,15 +26,20 @@ def verify_folder(
     tokenizer: Any,
     prompts: Sequence[str] = VERIFY_PROMPTS,
     max_new_tokens: int = VERIFY_NEW_TOKENS,
+    *,
+    exported_model: Any = None,
 ) -> int:
     """Raise :class:`ExportMismatchError` where ``folder`` differs from the run.
 
+    ``exported_model`` is the folder's model as loaded by other means (a base
+    with ``peft``'s adapter on it); by default ``transformers`` loads it.
     Returns how many prompts were compared (a prompt longer than the model's
     context is skipped).
     """
     from transformers import AutoTokenizer
 
-    exported_model = load_exported_model(folder, device=_device_of(model))
+    if exported_model is None:
+        exported_model = load_exported_model(folder, device=_device_of(model))
     exported_tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
     compared = sum(
         _compare(prompt, model, tokenizer, exported_model, exported_tokenizer, max_new_tokens)

@@ -1,7 +1,7 @@
 """The table of component kinds: one row drives every per-kind name in the project.
 
 Hookspec names, entry-point groups and the registry facade are all derived
-from this table: the callback, optimizer and scheduler kinds are three rows.
+from this table: the callback, optimizer, scheduler and adapter kinds are four rows.
 """
 
 from __future__ import annotations
@@ -67,6 +67,7 @@ KINDS: tuple[Kind, ...] = (
     Kind("callback", "callbacks"),
     Kind("optimizer", "optimizers"),
     Kind("scheduler", "schedulers"),
+    Kind("adapter", "adapters"),
 )
 
 

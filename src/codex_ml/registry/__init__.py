@@ -1,7 +1,7 @@
 """The component registries, fed by the plugin manager and entry points.
 
 For each kind (tokenizer, model, metric, data_loader, trainer, reward_model,
-callback, optimizer, scheduler)::
+callback, optimizer, scheduler, adapter)::
 
     <kind>_registry                      the Registry
     register_<kind>(name, obj=None, *, override=False)   decorator or direct call
@@ -37,7 +37,7 @@ if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator, Mapping
     from typing import Any
 
-    from codex_ml.protocols import Metric, Model, RewardModel, Tokenizer, Trainer
+    from codex_ml.protocols import Adapter, Metric, Model, RewardModel, Tokenizer, Trainer
     from codex_ml.registry.protocols import Get, ListKeys, Register
 
 __all__ = [
@@ -49,8 +49,10 @@ __all__ = [
     "RegistryMissingExtraError",
     "RegistryNotFoundError",
     "RegistryUnavailableError",
+    "adapter_registry",
     "callback_registry",
     "data_loader_registry",
+    "get_adapter",
     "get_callback",
     "get_data_loader",
     "get_metric",
@@ -62,6 +64,7 @@ __all__ = [
     "get_tokenizer",
     "get_trainer",
     "isolated",
+    "list_adapters",
     "list_callbacks",
     "list_data_loaders",
     "list_metrics",
@@ -75,6 +78,7 @@ __all__ = [
     "model_registry",
     "optimizer_registry",
     "plugin_source",
+    "register_adapter",
     "register_callback",
     "register_data_loader",
     "register_metric",
@@ -140,9 +144,9 @@ def _accessors(registry: Registry) -> tuple[Any, Any, ListKeys]:
     def get(name: str, config: Mapping[str, Any] | None = None, /, **kwargs: Any) -> Any:
         factory = registry.get(name)
         if config is not None:  # the original codex-ml's get_model(name, cfg)
-            from codex_ml.registry.legacy import config_kwargs
+            from codex_ml.registry.legacy import build_from_config
 
-            kwargs = config_kwargs(kind, name, factory, config, kwargs)
+            return build_from_config(kind, name, factory, config, kwargs)
         return factory(**kwargs)
 
     def list_keys() -> list[str]:
@@ -166,6 +170,7 @@ reward_model_registry: Registry = registries["reward_model"]
 callback_registry: Registry = registries["callback"]
 optimizer_registry: Registry = registries["optimizer"]
 scheduler_registry: Registry = registries["scheduler"]
+adapter_registry: Registry = registries["adapter"]
 
 # What each get_<kind> returns: the kind's protocol (codex_ml.protocols).
 register_tokenizer: Register
@@ -195,6 +200,9 @@ list_optimizers: ListKeys
 register_scheduler: Register
 get_scheduler: Get[Any]  # a function of the step that returns the learning rate
 list_schedulers: ListKeys
+register_adapter: Register
+get_adapter: Get[Adapter]  # prepares a built model for training (codex_ml.protocols.Adapter)
+list_adapters: ListKeys
 
 register_tokenizer, get_tokenizer, list_tokenizers = _accessors(tokenizer_registry)
 register_model, get_model, list_models = _accessors(model_registry)
@@ -205,6 +213,7 @@ register_reward_model, get_reward_model, list_reward_models = _accessors(reward_
 register_callback, get_callback, list_callbacks = _accessors(callback_registry)
 register_optimizer, get_optimizer, list_optimizers = _accessors(optimizer_registry)
 register_scheduler, get_scheduler, list_schedulers = _accessors(scheduler_registry)
+register_adapter, get_adapter, list_adapters = _accessors(adapter_registry)
 
 
 def reload() -> None:

@@ -2,7 +2,9 @@
 
 Users migrating from the project whose documentation page is our spec pass
 the factory's options as one mapping (often a Hydra node), with ``local_path``
-where codex-ml's factories say ``path``. Only ``get_<kind>`` calls with a
+where codex-ml's factories say ``path``, and a model's LoRA settings inside it:
+``get_model("MiniLM", {"lora": {"enabled": True, "r": 4}})`` builds the model
+and applies the ``lora`` adapter to it. Only ``get_<kind>`` calls with a
 mapping come here, so the plain keyword form pays nothing for it.
 """
 
@@ -14,6 +16,40 @@ from typing import Any
 
 #: Old option name -> codex-ml's name, for factories that take the new name.
 ALIASES = {"local_path": "path"}
+#: The model config's section of LoRA settings, and its old names for the adapter's kwargs.
+LORA_SECTION = "lora"
+LORA_ALIASES = {"lora_alpha": "alpha", "lora_dropout": "dropout", "rank": "r"}
+
+
+def build_from_config(
+    kind: str, name: str, factory: Any, config: Any, kwargs: Mapping[str, Any]
+) -> Any:
+    """``factory`` called with ``config`` (see :func:`config_kwargs`); a model's enabled
+    ``lora`` section applies the ``lora`` adapter to the model built."""
+    options = config_kwargs(kind, name, factory, config, kwargs)
+    lora = None
+    if kind == "model" and LORA_SECTION not in _parameter_names(factory):
+        lora = options.pop(LORA_SECTION, None)
+    component = factory(**options)
+    if lora is None:
+        return component
+    return _with_lora(name, component, lora)
+
+
+def _with_lora(name: str, model: Any, section: Any) -> Any:
+    """``model`` with the ``lora`` adapter applied when ``section`` says ``enabled``."""
+    if not isinstance(section, Mapping):
+        raise TypeError(
+            f"get_model({name!r}, config): config['lora'] must be a mapping such as "
+            f"{{'enabled': True, 'r': 8}}, got {type(section).__name__}."
+        )
+    settings = {LORA_ALIASES.get(key, key): value for key, value in section.items()}
+    if not settings.pop("enabled", False):
+        return model
+    from codex_ml.registry import get_adapter
+    from codex_ml.training.checkpoint.trainable import adapt
+
+    return adapt(model, get_adapter("lora", **settings), name="lora", kwargs=settings)
 
 
 def config_kwargs(

@@ -30,9 +30,13 @@ GROUP_KINDS = {
     "reward_model": "reward_model",
     "optimizer": "optimizer",
     "scheduler": "scheduler",
+    "adapter": "adapter",
 }
-#: Groups a run may leave out (a -cn preset of its own): the trainer's defaults apply.
-OPTIONAL_GROUPS = ("optimizer", "scheduler")
+#: The groups that give the trainer a factory of their own (``optimizer=``, ``scheduler=``).
+TRAINING_PARTS = ("optimizer", "scheduler")
+#: Groups a run may leave out: the trainer's defaults apply; without an adapter the whole
+#: model trains.
+OPTIONAL_GROUPS = (*TRAINING_PARTS, "adapter")
 #: config group -> registry kind, for the groups that name several components (alias -> spec).
 LIST_GROUPS = {"metrics": "metric", "callbacks": "callback"}
 #: Keys in a fragment that codex-ml reads itself rather than passing to the factory.
@@ -173,7 +177,7 @@ def plan(
             result.factories[spec.where] = factory
 
     for group in groups:
-        if group in OPTIONAL_GROUPS and group not in config:
+        if group in OPTIONAL_GROUPS and config.get(group) is None:
             continue
         if group not in config:
             raise ConfigError(
@@ -215,14 +219,33 @@ def build(p: Plan, group: str, **extra: Any) -> Any:
 
 
 def build_model(p: Plan, tokenizer: Any) -> Any:
-    """The model, sized to the tokenizer's vocabulary where the config leaves that open."""
+    """The model to train, sized to the tokenizer's vocabulary where the config leaves that
+    open, and prepared by the run's adapter when it has one."""
     extra = {}
     accepted = parameter_names(p.factory("model")) or set()
     if "vocab_size" in accepted:
         extra["vocab_size"] = tokenizer.vocab_size
     model = build(p, "model", **extra)
     check_pairing(p, tokenizer, model)
-    return model
+    return with_adapter(p, model)
+
+
+def with_adapter(p: Plan, model: Any) -> Any:
+    """``model`` prepared by the ``adapter`` group's adapter (as built when there is none).
+
+    The checkpoints of the model it returns hold only what the adapter trains
+    (:mod:`codex_ml.training.checkpoint.trainable`); an adapter that cannot
+    prepare this model (a ``target_modules`` that matches nothing) is a ConfigError.
+    """
+    if "adapter" not in p.specs:
+        return model
+    from codex_ml.training.checkpoint.trainable import adapt
+
+    spec = p.specs["adapter"]
+    try:
+        return adapt(model, build(p, "adapter"), name=spec.name, kwargs=spec.kwargs)
+    except ValueError as exc:
+        raise ConfigError(f"adapter: {exc}", where="adapter") from None
 
 
 def check_pairing(p: Plan, tokenizer: Any, model: Any) -> None:
@@ -265,7 +288,7 @@ def training_parts(p: Plan) -> dict[str, Any]:
 
     return {
         group: partial(p.factory(group), **p.specs[group].kwargs)
-        for group in OPTIONAL_GROUPS
+        for group in TRAINING_PARTS
         if group in p.specs
     }
 

@@ -69,6 +69,8 @@ def check_overrides(
             continue  # Hydra's settings are checked apart; a group choice (+experiment=x)
         elif section in LIST_GROUPS and key.startswith("+"):
             continue  # +callbacks.mine.name=key adds one without a preset (checked when built)
+        elif section in GROUP_KINDS and section not in cfg:
+            _not_chosen(bare, section)
         elif section not in cfg:
             known = [k for k in (*cfg.keys(), *sorted(groups)) if k != "hydra" and "/" not in k]
             _unknown(bare, section, known, "config section")
@@ -106,6 +108,19 @@ def _unknown(key: str, name: str, known: Sequence[str], what: str) -> None:
     hint = f" Did you mean {close[0]!r}?" if close else ""
     raise ConfigError(
         f"{key}: there is no {what} {name!r}.{hint} Known: {', '.join(dict.fromkeys(known))}.",
+        where=key,
+    )
+
+
+def _not_chosen(key: str, group: str) -> None:
+    """``adapter.r=4`` with no adapter chosen: name the choice to make first."""
+    from codex_ml.run.compose import group_presets
+
+    presets = group_presets(group)
+    raise ConfigError(
+        f"{key}: no {group} is chosen (there is none by default), so there is nothing to set "
+        f"{key.partition('.')[2]!r} on; choose one first: {group}=<preset or registry key> "
+        f"{key}=... (presets: {', '.join(presets) or 'none'}).",
         where=key,
     )
 

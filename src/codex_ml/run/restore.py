@@ -141,7 +141,7 @@ def check_resume_shape(run_dir: Path, config: dict[str, Any]) -> None:
         return
     recorded = OmegaConf.to_container(load_record(recorded_file))
     assert isinstance(recorded, dict)
-    for group in ("tokenizer", "model"):
+    for group in ("tokenizer", "model", "adapter"):
         mine, theirs = config.get(group) or {}, recorded.get(group) or {}
         for key in sorted(set(mine) | set(theirs)):
             if group == "model" and key in _SHAPELESS:
@@ -173,11 +173,15 @@ def compose_run(
 
 
 def restore_model(config: dict[str, Any], checkpoint: Path) -> tuple[Plan, Any, Any]:
-    """(plan, tokenizer, model) with the checkpoint's weights loaded."""
+    """(plan, tokenizer, model) with the checkpoint's weights loaded.
+
+    An adapter run's model is its base, built as the run built it, with the
+    run's adapter applied and the checkpoint's trained tensors loaded into it.
+    """
     from codex_ml.run.assemble import build, build_model, plan
     from codex_ml.training.checkpoint import load_checkpoint
 
-    p = plan(config, groups=("tokenizer", "model", "data", "reward_model"))
+    p = plan(config, groups=("tokenizer", "model", "adapter", "data", "reward_model"))
     tokenizer = build(p, "tokenizer")
     model = build_model(p, tokenizer)
     load_checkpoint(checkpoint, model)

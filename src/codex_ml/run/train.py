@@ -366,6 +366,7 @@ def summarise(
         "steps": result.steps,
         "tokens_seen": result.tokens_seen,
         "parameters": count_parameters(parts.model),
+        "trainable_parameters": count_parameters(parts.model, trainable_only=True),
         "train_seconds": result.wall_time,
         "wall_seconds": time.perf_counter() - started,
         "checkpoint": str(result.checkpoint) if result.checkpoint else None,

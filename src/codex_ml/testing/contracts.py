@@ -36,7 +36,9 @@ class NeedsArguments(Exception):
     """The factory has a required parameter that the check cannot guess a value for."""
 
     def __init__(self, kind: str, key: str, names: list[str]) -> None:
-        self.kind, self.key, self.names = kind, key, names
+        self.kind: str = kind
+        self.key: str = key
+        self.names: list[str] = names
         example = ", ".join(f'"{name}": ...' for name in names)
         super().__init__(
             f"{kind} {key!r} needs arguments: {', '.join(names)}. Pass them: "
@@ -49,7 +51,8 @@ class ContractReport:
     """What was checked of one component, and every promise it broke."""
 
     def __init__(self, kind: str, key: str) -> None:
-        self.kind, self.key = kind, key
+        self.kind: str = kind
+        self.key: str = key
         self.checked: list[str] = []
         self.broken: list[str] = []
 
@@ -469,6 +472,153 @@ def check_callback(report: ContractReport, factory: Any, kwargs: dict[str, Any])
                 report.expect(f"{event.method} survives a run's {event.name}", True)
 
 
+# -- adapter ----------------------------------------------------------------------------------
+
+
+def check_adapter(report: ContractReport, factory: Any, kwargs: dict[str, Any]) -> None:
+    """On a small decoder_only: some parameters train, the state round-trips, merge holds."""
+    import torch
+    from torch import nn
+
+    from codex_ml.training.checkpoint.trainable import ADAPTER_METHODS
+
+    adapter = _build(report, factory, kwargs)
+    if adapter is None:
+        return
+    missing = [m for m in ADAPTER_METHODS if not callable(getattr(adapter, m, None))]
+    if not report.expect(
+        f"the adapter has {', '.join(ADAPTER_METHODS)}", not missing, f"lacks {missing}"
+    ):
+        return
+    ok, model = report.attempt(
+        "apply() prepares a small decoder_only", lambda: adapter.apply(_base())
+    )
+    if not ok or not report.expect(
+        "apply() returns the torch.nn.Module to train",
+        isinstance(model, nn.Module),
+        f"got {type(model).__name__}",
+    ):
+        return
+    tensors = list(model.parameters())
+    training = [p for p in tensors if p.requires_grad]
+    if not report.expect(
+        "some but not all parameters train",
+        0 < len(training) < len(tensors),
+        f"{len(training)} of {len(tensors)} parameter tensors train",
+    ):
+        return
+    ids = torch.randint(0, _ADAPTER_VOCAB, (2, 8), generator=torch.Generator().manual_seed(0))
+    if not _check_gradients(report, model, ids, training):
+        return
+    _train_a_little(training)  # a fresh adapter may change nothing (LoRA's B starts at zero)
+    ok, state = report.attempt(
+        "trainable_state() works", lambda: dict(adapter.trainable_state(model))
+    )
+    if not ok:
+        return
+    frozen = {p.data_ptr() for p in tensors if not p.requires_grad}
+    held = [name for name, t in state.items() if getattr(t, "data_ptr", lambda: 0)() in frozen]
+    report.expect("trainable_state() holds no frozen base weight", not held, f"it holds {held[:3]}")
+    saved = {name: tensor.detach().clone() for name, tensor in state.items()}
+    model.eval()
+    with torch.no_grad():
+        expected = model(input_ids=ids).logits
+    _check_round_trip(report, factory, kwargs, saved, ids, expected)
+    _check_merge(report, adapter, model, ids, expected)
+
+
+_ADAPTER_VOCAB = 32
+
+
+def _base() -> Any:
+    """The small decoder an adapter is checked on, the same weights on every call."""
+    from codex_ml.models.decoder_only import build_decoder_only
+
+    return build_decoder_only(
+        vocab_size=_ADAPTER_VOCAB, n_layer=2, n_head=2, n_embd=16, block_size=16, seed=0
+    )
+
+
+def _check_gradients(report: ContractReport, model: Any, ids: Any, training: list[Any]) -> bool:
+    import torch.nn.functional as F
+
+    def backward() -> None:
+        logits = model(input_ids=ids).logits
+        F.cross_entropy(logits[:, :-1].flatten(0, 1), ids[:, 1:].flatten()).backward()
+
+    ok, _ = report.attempt("a training step's loss backpropagates", backward)
+    if not ok:
+        return False
+    reached = [p for p in training if p.grad is not None]
+    return report.expect(
+        "gradients reach the parameters that train",
+        bool(reached),
+        f"none of {len(training)} trainable tensors got a gradient",
+    )
+
+
+def _train_a_little(training: list[Any]) -> None:
+    import torch
+
+    generator = torch.Generator().manual_seed(1)
+    with torch.no_grad():
+        for parameter in training:
+            noise = torch.randn(parameter.shape, generator=generator, dtype=parameter.dtype)
+            parameter.add_(0.05 * noise.to(parameter.device))
+            parameter.grad = None
+
+
+def _check_round_trip(
+    report: ContractReport,
+    factory: Any,
+    kwargs: dict[str, Any],
+    saved: dict[str, Any],
+    ids: Any,
+    expected: Any,
+) -> None:
+    import torch
+
+    def restored() -> Any:
+        adapter = factory(**kwargs)
+        fresh = adapter.apply(_base())
+        adapter.load_trainable_state(fresh, saved)
+        return fresh.eval()
+
+    ok, fresh = report.attempt(
+        "load_trainable_state() loads the state into a fresh base and adapter", restored
+    )
+    if ok:
+        with torch.no_grad():
+            got = fresh(input_ids=ids).logits
+        report.expect(
+            "a save/load round trip gives the same outputs",
+            torch.allclose(got, expected, atol=1e-5),
+            f"outputs differ by {float((got - expected).abs().max()):.3g}",
+        )
+
+
+def _check_merge(report: ContractReport, adapter: Any, model: Any, ids: Any, expected: Any) -> None:
+    import torch
+
+    ok, plain = report.attempt("merge() works", lambda: adapter.merge(model))
+    if not ok:
+        return
+    plain.eval()
+    with torch.no_grad():
+        got = plain(input_ids=ids).logits
+    report.expect(
+        "merge gives the same outputs as the unmerged model",
+        torch.allclose(got, expected, atol=1e-4),
+        f"outputs differ by {float((got - expected).abs().max()):.3g}",
+    )
+    names = set(_base().state_dict())
+    report.expect(
+        "merge gives a plain model: the base's own tensors, nothing added",
+        set(plain.state_dict()) == names,
+        f"extra {sorted(set(plain.state_dict()) - names)[:3]}",
+    )
+
+
 #: kind -> its check.
 CHECKS: dict[str, Callable[[ContractReport, Any, dict[str, Any]], None]] = {
     "tokenizer": check_tokenizer,
@@ -479,6 +629,7 @@ CHECKS: dict[str, Callable[[ContractReport, Any, dict[str, Any]], None]] = {
     "optimizer": check_optimizer,
     "scheduler": check_scheduler,
     "callback": check_callback,
+    "adapter": check_adapter,
 }
 #: The kinds that have a contract check.
 CHECKED_KINDS: tuple[str, ...] = tuple(CHECKS)

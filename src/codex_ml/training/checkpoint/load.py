@@ -29,6 +29,7 @@ from torch import nn
 
 from codex_ml import fsio
 from codex_ml.regularfile import IrregularFileError, check_regular, open_regular, read_regular
+from codex_ml.training.checkpoint import trainable
 from codex_ml.training.checkpoint.layout import (
     FORMAT_VERSION,
     META_FILE,
@@ -73,6 +74,7 @@ def load_checkpoint(
     model = uncompiled(model)
     step_dir = resolve_checkpoint(path)
     meta = _read_meta(step_dir / META_FILE)
+    trainable.check_meta(meta, model, step_dir / META_FILE)  # the adapter, if any, fits
     for name, expected in meta["files"].items():
         _verify_file(step_dir / name, expected)
     weights = read_weights(step_dir / MODEL_FILE, model)
@@ -90,7 +92,7 @@ def load_checkpoint(
                 "optimizer setup.",
                 path=step_dir / STATE_FILE,
             ) from exc
-    model.load_state_dict(weights)  # shapes were checked: this cannot fail half-way
+    trainable.load_weights(model, weights)  # shapes were checked: this cannot fail half-way
     return checkpoint
 
 
@@ -302,7 +304,7 @@ def read_weights(path: Path, model: nn.Module) -> dict[str, torch.Tensor]:
     for dropped, kept in tied.items():
         if kept in weights and dropped not in weights:
             weights[dropped] = weights[kept]
-    expected = model.state_dict()
+    expected = trainable.expected_weights(model)  # with an adapter: only what it trains
     missing = sorted(expected.keys() - weights.keys())
     unexpected = sorted(weights.keys() - expected.keys())
     wrong_shape = [

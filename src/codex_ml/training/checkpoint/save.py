@@ -23,11 +23,11 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors.torch import save_model
 from torch import nn
 
 from codex_ml import fsio, publish
 from codex_ml.models.parameters import count_parameters
+from codex_ml.training.checkpoint import trainable
 from codex_ml.training.checkpoint.best import BEST_FILE, best_pointer_target, write_best_pointer
 from codex_ml.training.checkpoint.layout import (
     ASIDE_PREFIX,
@@ -115,8 +115,8 @@ def _write_files(
     """
     from codex_ml.config.secrets import redact, secret_values
 
-    with publish.writing(MODEL_FILE):
-        save_model(model, str(folder / MODEL_FILE))
+    with publish.writing(MODEL_FILE):  # with an adapter: only what it trains
+        trainable.save_weights(model, folder / MODEL_FILE)
     with publish.writing(STATE_FILE):
         torch.save(dict(state), folder / STATE_FILE)
     meta = {
@@ -125,6 +125,7 @@ def _write_files(
         "model_class": f"{type(model).__module__}.{type(model).__qualname__}",
         "parameters": count_parameters(model),
         "trainer": redact(dict(config), secret_values(None)),  # never read back: no secrets
+        **trainable.meta_entries(model),
         "files": {name: _fingerprint(folder / name) for name in (MODEL_FILE, STATE_FILE)},
         # A resume passes over a checkpoint whose weights went NaN (see layout).
         "finite_weights": _finite(model),
