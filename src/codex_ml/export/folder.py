@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from codex_ml import fsio
+from codex_ml import atomicfile, fsio
 from codex_ml.export.errors import ExportError
 
 
@@ -63,7 +63,7 @@ def put_in_place(staging: Path, out: Path, *, force: bool) -> None:
             os.rename(aside, out)
         raise
     _share(out)
-    fsio.fsync_dir(out.parent)
+    atomicfile.fsync_dir(out.parent)
     if aside is not None:
         _remove(aside.parent)
 
