@@ -42,10 +42,11 @@ def run(argv: Sequence[str]) -> int:
 
 def _prepare(args: list[str], *, progress: bool) -> Any:
     from codex_ml.cli.train import parse
-    from codex_ml.run.assemble import GROUP_KINDS, build, data_source, plan, resolve
+    from codex_ml.run.assemble import GROUP_KINDS, data_source, plan, resolve
     from codex_ml.run.compose import compose_config
     from codex_ml.run.precheck import precheck
     from codex_ml.run.prepare import prepare
+    from codex_ml.run.tokenizer import run_tokenizer
     from codex_ml.world import this_process
 
     invocation = parse(args)
@@ -63,7 +64,7 @@ def _prepare(args: list[str], *, progress: bool) -> Any:
     # Every component the config names is checked (as train would), the store's groups required.
     checked = tuple(group for group in GROUP_KINDS if group in GROUPS or group in config)
     p = plan(config, groups=checked, load=False)
-    tokenizer = build(p, "tokenizer")
+    tokenizer = run_tokenizer(p)  # one that trains is trained (or found in the cache) first
     return prepare(
         data_source(p), tokenizer, process=process, progress=progress and sys.stderr.isatty()
     )

@@ -152,12 +152,13 @@ def compose_run(
 
 
 def restore_model(config: dict[str, Any], checkpoint: Path) -> tuple[Plan, Any, Any]:
-    """(plan, tokenizer, model) with the checkpoint's weights loaded."""
-    from codex_ml.run.assemble import build, build_model, plan
+    """(plan, tokenizer, model) with the checkpoint's weights loaded (the run's own tokenizer)."""
+    from codex_ml.run.assemble import build_model, plan
+    from codex_ml.run.tokenizer import restore_tokenizer
     from codex_ml.training.checkpoint import load_checkpoint
 
     p = plan(config, groups=("tokenizer", "model", "data", "reward_model"))
-    tokenizer = build(p, "tokenizer")
+    tokenizer = restore_tokenizer(p, find_run_dir(checkpoint))
     model = build_model(p, tokenizer)
     load_checkpoint(checkpoint, model)
     return p, tokenizer, model

@@ -40,8 +40,10 @@ from codex_ml.run.outputs import Redaction, RunWriter, package_versions
 from codex_ml.run.prepare import prepare
 from codex_ml.run.progress import ProgressBar, ProgressLines, lines_wanted
 from codex_ml.run.progress import wanted as progress_wanted
+from codex_ml.run.restore import find_run_dir
 from codex_ml.run.rundir import check_not_in_use, inside
 from codex_ml.run.scoring import score, scoring_settings
+from codex_ml.run.tokenizer import keep_tokenizer, run_tokenizer
 from codex_ml.training.errors import StopTraining
 from codex_ml.training.result import TrainResult
 from codex_ml.world import Process
@@ -122,6 +124,7 @@ def train_job(job: TrainJob) -> Finished:
         return train_beside_rank_zero(job, parts, lifecycle)
     earlier = earlier_rows(parts.resume, job.run_dir)  # before metrics.jsonl is appended to
     writer = open_run_directory(job, redaction)
+    keep_tokenizer(job.plan, job.run_dir, parts.tokenizer)  # a trained one: RUN/tokenizer/
     result = train(job, parts, lifecycle, writer)
     history = earlier.joined(job.run_dir, result.history)
     report = score_model(job, parts, writer) if not result.interrupted else {"metrics": {}}
@@ -151,7 +154,7 @@ def build_parts(job: TrainJob) -> Parts:
     resume = resume_target(plan.config["training"].get("resume"))
     if resume is not None and not inside(Path(resume), job.run_dir):
         check_not_in_use(Path(resume))
-    tokenizer = build(plan, "tokenizer")
+    tokenizer = run_tokenizer(plan, earlier_run=find_run_dir(resume) if resume else None)
     data = run_data(plan, tokenizer, job.process, progress=job.show_progress)
     model = build_model(plan, tokenizer)
     trainer = build(plan, "training", **trainer_extras(plan, job.run_dir, resume))
