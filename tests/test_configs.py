@@ -190,7 +190,9 @@ def _check_group(group: str, p: Plan, config: dict[str, Any], output_dir: Path) 
         assert rates[9] == pytest.approx(1e-3) and all(0.0 <= r <= 1e-3 for r in rates)
         return
     if group in ("tokenizer", "model"):
-        tokenizer = build(p, "tokenizer")
+        from codex_ml.run.tokenizer import run_tokenizer
+
+        tokenizer = run_tokenizer(p)  # as a run builds it: one that trains, on the training split
         ids = tokenizer.encode("hello world")
         assert ids and all(isinstance(i, int) for i in ids)
         assert "hello world" in tokenizer.decode(ids)
