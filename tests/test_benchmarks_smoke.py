@@ -181,3 +181,14 @@ def test_quick_compile_benchmark_measures_the_compiled_trainer_against_its_basel
         "hand-written loop (eager)": False,
     }
     assert any(g["name"].startswith("compiled training:") for g in raw["goals"])
+
+
+@pytest.mark.slow
+def test_quick_bpe_benchmark_trains_both_ways_to_the_same_size(tmp_path: Path) -> None:
+    from benchmarks.bpe_training import VARIANTS, report, run
+
+    results = run(size=200_000, vocab_size=400, repeats=1)
+    assert set(results["raw"]) == set(VARIANTS)
+    assert {r[0]["vocab_size"] for r in results["raw"].values()} == {400}
+    assert set(results["ratios"]["median_cpu_s"]) == {"in memory", "from the file"}
+    assert "| in memory |" in report(results)
