@@ -1,9 +1,11 @@
 """The training job behind ``codex-ml train``: from one checked plan to its run directory.
 
 :func:`train_job` reads top to bottom, one stage a function: build the parts
-(data first, then the model, the trainer and what scores it), train (the
-trainer watched by the progress bar, ``metrics.jsonl`` and the lifecycle
-hooks), score the trained model, and summarise the run in ``summary.json``.
+(the tokenizer, trained on the training split where it trains, and the data
+first, then the model, the trainer and what scores it), train (the trainer
+watched by the progress bar or plain progress lines, ``metrics.jsonl`` and the
+lifecycle hooks), score the trained model on the whole held-out split, and
+summarise the run in ``summary.json``.
 Under ``torchrun`` every rank builds and trains; rank 0 alone writes the run
 directory, scores and summarises. Composing and checking the config, and
 printing the outcome, are the command line's (:mod:`codex_ml.cli.train`).
