@@ -287,7 +287,7 @@ def main(argv: list[str] | None = None) -> int:
     largest = sizes[-1] if args.quick else 100 * MB
     warm = Path(prep[f"{largest // MB}MB/bytes"]["cache"])
     first: dict[str, list[float]] = {"tiny corpus": [], f"{largest // MB} MB store": []}
-    one_step = ["training.eval_max_batches=1", "run.eval_max_batches=1", "metrics=offline/ppl"]
+    one_step = ["training.eval_max_batches=1", "run.eval_max_tokens=64", "metrics=offline/ppl"]
     for _ in range(1 if args.quick else 3):
         first["tiny corpus"].append(train_rss(one_step, cache0, work, steps=1)["wall"])
         data = ["data=offline/lines", f"data.path={corpora[largest]}", *one_step]

@@ -44,7 +44,6 @@ TINY = (
     "training.batch_size=4",
     "training.block_size=64",
     "training.eval_max_batches=4",
-    "run.eval_max_batches=4",
     "run.sample_prompts=[" + ",".join(json.dumps(p) for p in PROMPTS) + "]",
     "run.max_new_tokens=16",
     "run.progress=false",

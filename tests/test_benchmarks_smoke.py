@@ -208,3 +208,13 @@ def test_quick_lora_benchmark_trains_the_same_adapter_both_ways(tmp_path: Path) 
         assert run["tokens"] == shape["steps"] * shape["batch-size"] * shape["block-size"]
         assert run["tokens_per_s"] > 0 and run["peak_rss_mb"] > run["rss_before_mb"] > 0
     assert {goal.name.split(" (")[1] for goal in section.goals} == {"tokens/s)", "peak RSS)"}
+
+
+def test_quick_bpe_benchmark_trains_both_ways_to_the_same_size(tmp_path: Path) -> None:
+    from benchmarks.bpe_training import VARIANTS, report, run
+
+    results = run(size=200_000, vocab_size=400, repeats=1)
+    assert set(results["raw"]) == set(VARIANTS)
+    assert {r[0]["vocab_size"] for r in results["raw"].values()} == {400}
+    assert set(results["ratios"]["median_cpu_s"]) == {"in memory", "from the file"}
+    assert "| in memory |" in report(results)

@@ -237,9 +237,9 @@ def test_the_run_keeps_its_best_beside_its_latest(outcomes: Outcomes) -> None:
 
 def test_evaluate_reads_the_checkpoint_asked_for(outcomes: Outcomes) -> None:
     best = outcomes.best_step
-    assert Path(outcomes.report("best")["checkpoint"]).name == f"step-{best}"
-    assert Path(outcomes.report("latest")["checkpoint"]).name == "step-8"
-    assert Path(outcomes.report("step")["checkpoint"]).name == f"step-{best}"
+    assert Path(outcomes.report("best")["checkpoint"]["path"]).name == f"step-{best}"
+    assert Path(outcomes.report("latest")["checkpoint"]["path"]).name == "step-8"
+    assert Path(outcomes.report("step")["checkpoint"]["path"]).name == f"step-{best}"
     assert f"checkpoint: {outcomes.run.dir}" in outcomes["evaluate_best"].stderr
 
 

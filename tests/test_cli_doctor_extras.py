@@ -77,7 +77,12 @@ def test_doctor_says_which_extra_a_builtin_entry_needs_and_passes(runs: Mapping[
         f"need  model gpt2-offline needs the hf extra: {INSTALL_HF} (transformers is not installed)"
     ) in run.stdout.splitlines()
     needs = [line for line in run.stdout.splitlines() if line.startswith("need")]
-    assert {line.split()[1:3][1] for line in needs} == {"gpt2-offline", "hf", "tinyllama-offline"}
+    assert {line.split()[1:3][1] for line in needs} == {
+        "gpt2-offline",
+        "hf",
+        "tinyllama-offline",
+        "bpe",  # trains with tokenizers, saves and loads with transformers
+    }
     assert "ok    model decoder_only" in run.stdout  # torch is there: the rest still loads
     assert run.stdout.rstrip().endswith("all installed entries load.")
 

@@ -149,7 +149,8 @@ def test_generations_are_scored_by_the_chosen_reward_model(qa_report: dict) -> N
 
 def test_the_report_says_what_was_evaluated(qa_report: dict, outcomes: Outcomes) -> None:
     assert qa_report["run_dir"] == str(outcomes.run.dir)
-    assert qa_report["checkpoint"] == str(outcomes.run.dir / "checkpoints" / "step-30")
+    checkpoint = outcomes.run.dir / "checkpoints" / "step-30"
+    assert qa_report["checkpoint"] == {"path": str(checkpoint), "step": 30}
     assert "data=offline/lines" in qa_report["overrides"]
     assert qa_report["versions"]["torch"]
 

@@ -202,7 +202,9 @@ def _check_group(group: str, p: Plan, config: dict[str, Any], output_dir: Path) 
             assert any(trains) and not all(trains)
         return
     if group in ("tokenizer", "model"):
-        tokenizer = build(p, "tokenizer")
+        from codex_ml.run.tokenizer import run_tokenizer
+
+        tokenizer = run_tokenizer(p)  # as a run builds it: one that trains, on the training split
         ids = tokenizer.encode("hello world")
         assert ids and all(isinstance(i, int) for i in ids)
         assert "hello world" in tokenizer.decode(ids)

@@ -44,7 +44,6 @@ SMALLER = (
     "training.block_size=64",
     "training.eval_every=0",
     "training.eval_max_batches=2",
-    "run.eval_max_batches=2",
     "run.max_new_tokens=8",
     "run.progress=false",
 )

@@ -26,6 +26,7 @@ EXTRA_OF = {
     "mlflow": "mlflow",
     "wandb": "wandb",
     "peft": "finetune",
+    "lm_eval": "eval",
 }
 
 
@@ -50,6 +51,7 @@ def install_hint(module: str, extra: str) -> str:
 #: tell a missing extra without importing the module (``codex-ml plugins list``).
 BUILTIN_NEEDS: dict[str, tuple[str, ...]] = {
     "codex_ml.tokenizers.hf": ("transformers",),
+    "codex_ml.tokenizers.bpe": ("tokenizers", "transformers"),
     "codex_ml.models.hf": ("torch", "transformers"),
     "codex_ml.models.decoder_only": ("torch",),
     "codex_ml.training.functional": ("torch",),

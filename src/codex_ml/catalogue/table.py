@@ -22,6 +22,7 @@ CATALOGUE: Mapping[str, Mapping[str, str]] = {
         "gpt2-offline": "codex_ml.tokenizers.hf:gpt2_offline_tokenizer",
         "tinyllama-offline": "codex_ml.tokenizers.hf:tinyllama_offline_tokenizer",
         "bytes": "codex_ml.tokenizers.byte_level:ByteTokenizer",
+        "bpe": "codex_ml.tokenizers.bpe:bpe_tokenizer",
     },
     "model": {
         "minilm": "codex_ml.models.decoder_only:build_minilm",

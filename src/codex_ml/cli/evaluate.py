@@ -1,4 +1,8 @@
-"""``codex-ml evaluate RUN [OVERRIDES] [--output FILE]``: score a trained run.
+"""``codex-ml evaluate RUN [OVERRIDES] [--output FILE] [--max-tokens N] [--tasks ...]``: score it.
+
+The whole held-out split by default (``--max-tokens N``: its first N tokens),
+and with ``--tasks`` lm-evaluation-harness tasks (``--include-path DIR`` for
+local task YAMLs, ``--limit N``, ``--num-fewshot K``).
 
 Overrides use Hydra syntax on top of the run's own config, e.g.
 ``metrics=offline/all data=offline/lines data.path=qa.tsv reward_model=offline/heuristic``.
@@ -11,6 +15,7 @@ import json
 import sys
 from collections.abc import Sequence
 
+from codex_ml.cli.evaluate_options import add_evaluate_options, evaluate_options, print_task_table
 from codex_ml.cli.helptext import plain
 from codex_ml.cli.run_arguments import add_run_arguments
 
@@ -22,6 +27,7 @@ def run(argv: Sequence[str]) -> int:
     parser.add_argument(
         "--output", help="where to write the JSON report (default: RUN/evaluation.json)"
     )
+    add_evaluate_options(parser)
     args = parser.parse_intermixed_args(argv)
 
     from codex_ml.cli.errors import report
@@ -34,12 +40,14 @@ def run(argv: Sequence[str]) -> int:
         warn("evaluate", plugin_faults())
 
         result = evaluate_job(
-            args.target, args.overrides, args.output, args.config_dir, args.checkpoint
+            args.target, args.overrides, args.output, args.config_dir, evaluate_options(args)
         )
     except Exception as exc:
         return report("evaluate", exc)
     # stdout is the JSON alone (`| python -m json.tool` works); messages go to stderr.
-    print(json.dumps({"metrics": result["metrics"], "reward": result.get("reward")}, indent=2))
-    print(f"checkpoint: {result['checkpoint']}", file=sys.stderr)
+    keys = ("metrics", "held_out", "reward", "tasks")
+    print(json.dumps({k: result.get(k) for k in keys if k in result or k == "reward"}, indent=2))
+    print_task_table(result)
+    print(f"checkpoint: {result['checkpoint']['path']}", file=sys.stderr)
     print(f"report: {result['report_path']}", file=sys.stderr)
     return 0

@@ -32,9 +32,13 @@ def print_outcome(summary: dict[str, Any], run_dir: Path) -> None:
             skipped.setdefault(_reason(str(value["skipped"])), []).append(alias)
     if shown:
         print("  " + "  ".join(f"{k}={v}" for k, v in shown.items()))
+    if summary.get("eval_tokens"):
+        print(f"  scored on the held-out split: {summary['eval_tokens']:,} tokens")
     if stale:
         numbers = "  ".join(f"{k}={v:.4g}" for k, v in stale.items())
-        print(f"  last evaluation (step {summary['last_eval_step']}): {numbers}")
+        tokens = summary["final_metrics"].get("eval_tokens")
+        over = f", an estimate over {tokens:,} tokens" if isinstance(tokens, int) else ""
+        print(f"  last evaluation (step {summary['last_eval_step']}{over}): {numbers}")
     if skipped:
         print("  skipped: " + "; ".join(f"{', '.join(n)} ({r})" for r, n in skipped.items()))
     if files_skipped := skipped_phrase(summary.get("data", {}).get("skipped_files") or {}):

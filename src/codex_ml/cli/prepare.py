@@ -44,11 +44,12 @@ def run(argv: Sequence[str]) -> int:
 
 def _prepare(args: list[str], *, progress: bool) -> Any:
     from codex_ml.cli.train import parse
-    from codex_ml.run.assemble import GROUP_KINDS, build, data_source, plan, resolve
+    from codex_ml.run.assemble import GROUP_KINDS, data_source, plan, resolve
     from codex_ml.run.compose import compose_config
     from codex_ml.run.plugin_faults import checked_plugin_faults, warn
     from codex_ml.run.precheck import precheck
     from codex_ml.run.prepare import prepare
+    from codex_ml.run.tokenizer import run_tokenizer
     from codex_ml.world import this_process
 
     invocation = parse(args)
@@ -67,7 +68,7 @@ def _prepare(args: list[str], *, progress: bool) -> Any:
     checked = tuple(group for group in GROUP_KINDS if group in GROUPS or group in config)
     p = plan(config, groups=checked, load=False)
     warn("prepare", checked_plugin_faults(p.run))
-    tokenizer = build(p, "tokenizer")
+    tokenizer = run_tokenizer(p)  # one that trains is trained (or found in the cache) first
     return prepare(
         data_source(p), tokenizer, process=process, progress=progress and sys.stderr.isatty()
     )

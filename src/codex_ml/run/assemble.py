@@ -48,6 +48,7 @@ RESERVED: dict[str, tuple[str, ...]] = {
 #: Factory parameters codex-ml (or the trainer) always sets itself, and where from; never
 #: from a config. The optimizer and scheduler take the peak rate and length of the run.
 INTERNAL_PARAMETERS: dict[str, dict[str, str]] = {
+    "tokenizer": {"corpus": "the run's training split (a tokenizer that trains)"},
     "training": {
         "output_dir": "hydra.run.dir",
         "resume_from": "training.resume",

@@ -119,6 +119,32 @@ def prepare(
 
 
 @dataclass(frozen=True)
+class TrainingCorpus:
+    """The run's training records as text, streamed afresh each time it is iterated.
+
+    What a tokenizer that trains reads (``codex_ml.run.tokenizer``);
+    ``fingerprint`` is of the data and the split, as the token store's name is,
+    so the same records give the same fingerprint.
+    """
+
+    fingerprint: str
+    records: Callable[[], Iterable[tuple[bool, str]]]  # (held_out, text) pairs
+
+    def __iter__(self) -> Iterator[str]:
+        for held_out, text in self.records():
+            if not held_out:
+                yield text
+
+
+def training_corpus(source: DataSource) -> TrainingCorpus:
+    """The training split of ``source`` (the records the token store's train split holds)."""
+    from codex_ml.data.store.fingerprint import digest
+
+    split = _split(source)
+    return TrainingCorpus(digest({"data": split.data, "split": split.settings}), split.records)
+
+
+@dataclass(frozen=True)
 class _Request:
     folder: Path
     fingerprint: str
@@ -129,8 +155,39 @@ class _Request:
 def _request(source: DataSource, tokenizer: Any) -> _Request:
     """Where the store is, what it is a function of, and how to read its records."""
     from codex_ml import __version__
-    from codex_ml.data.split import assign, check_eval_fraction
     from codex_ml.data.store.fingerprint import FORMAT, digest, tokenizer_fingerprint
+
+    split = _split(source)
+    meta = {
+        "format": FORMAT,
+        "codex_ml": __version__,
+        "tokenizer": tokenizer_fingerprint(tokenizer),
+        "data": split.data,
+        "split": split.settings,
+    }
+    fingerprint = digest(meta)
+
+    def records() -> Iterator[tuple[bool, str]]:
+        yield from split.records()
+        # Known once read, so in the header (written after the records) but not the fingerprint.
+        meta["skipped_files"] = skipped_files(*split.sources)
+
+    named = source.store
+    folder = Path(os.path.expanduser(str(named))) if named else default_store_root() / fingerprint
+    return _Request(folder.absolute(), fingerprint, meta, records)
+
+
+@dataclass(frozen=True)
+class _Split:
+    data: dict[str, Any]  # the fingerprints of the records' sources
+    settings: dict[str, Any]  # how the held-out records are chosen
+    records: Callable[[], Iterable[tuple[bool, str]]]
+    sources: tuple[Any, ...]  # the loaders' records, which count the files they passed over
+
+
+def _split(source: DataSource) -> _Split:
+    """The records of ``source`` as (held_out, text) pairs, and what they depend on."""
+    from codex_ml.data.split import assign, check_eval_fraction
 
     eval_path = source.eval_path
     train = source.records()
@@ -155,23 +212,7 @@ def _request(source: DataSource, tokenizer: Any) -> _Request:
         def pairs() -> Iterator[tuple[bool, str]]:
             return assign(train, eval_fraction=fraction, seed=seed)
 
-    meta = {
-        "format": FORMAT,
-        "codex_ml": __version__,
-        "tokenizer": tokenizer_fingerprint(tokenizer),
-        "data": data,
-        "split": split,
-    }
-    fingerprint = digest(meta)
-
-    def records() -> Iterator[tuple[bool, str]]:
-        yield from pairs()
-        # Known once read, so in the header (written after the records) but not the fingerprint.
-        meta["skipped_files"] = skipped_files(train, held_out)
-
-    named = source.store
-    folder = Path(os.path.expanduser(str(named))) if named else default_store_root() / fingerprint
-    return _Request(folder.absolute(), fingerprint, meta, records)
+    return _Split(data, split, pairs, (train, held_out))
 
 
 def skipped_files(*sources: Any) -> dict[str, int]:

@@ -173,16 +173,17 @@ def compose_run(
 
 
 def restore_model(config: dict[str, Any], checkpoint: Path) -> tuple[Plan, Any, Any]:
-    """(plan, tokenizer, model) with the checkpoint's weights loaded.
+    """(plan, tokenizer, model) with the checkpoint's weights loaded (the run's own tokenizer).
 
     An adapter run's model is its base, built as the run built it, with the
     run's adapter applied and the checkpoint's trained tensors loaded into it.
     """
-    from codex_ml.run.assemble import build, build_model, plan
+    from codex_ml.run.assemble import build_model, plan
+    from codex_ml.run.tokenizer import restore_tokenizer
     from codex_ml.training.checkpoint import load_checkpoint
 
     p = plan(config, groups=("tokenizer", "model", "adapter", "data", "reward_model"))
-    tokenizer = build(p, "tokenizer")
+    tokenizer = restore_tokenizer(p, find_run_dir(checkpoint))
     model = build_model(p, tokenizer)
     load_checkpoint(checkpoint, model)
     return p, tokenizer, model

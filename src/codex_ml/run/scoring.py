@@ -2,13 +2,17 @@
 
 Each configured metric says what it scores (``input``):
 
-- ``token-nll``: per-token negative log-likelihoods of the eval text (``ppl``);
-- ``token-ids``: predicted vs. target token ids of the eval text (``accuracy@token``);
+- ``token-nll``: per-token negative log-likelihoods of the held-out split (``ppl``);
+- ``token-ids``: predicted vs. target token ids of the held-out split (``accuracy@token``);
 - ``generations``: the completions of the sample prompts (``dist-1``, ``dist-2``);
 - ``references``: completions of the data's prompts against its references, for
   records written ``prompt<TAB>reference`` (``exact_match``, ``f1``, weighted accuracy).
 
 A metric whose input the data cannot give is reported as skipped, with why.
+The held-out split is scored once, whole unless capped (:mod:`codex_ml.run.held_out`);
+its loss, perplexity, token accuracy and ``bits_per_byte`` are the report's
+``held_out`` numbers whatever metrics are configured, and the ``ppl`` and
+``accuracy@token`` metrics read the same tokens.
 """
 
 from __future__ import annotations
@@ -16,40 +20,13 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from codex_ml.run.held_out import HeldOut, HeldOutScore, score_held_out
+
 
 def split_reference(record: str) -> tuple[str, str | None]:
     """``"prompt<TAB>reference"`` -> (prompt, reference); a plain record has no reference."""
     prompt, tab, reference = record.partition("\t")
     return (prompt, reference.strip()) if tab else (record, None)
-
-
-def token_predictions(
-    model: Any,
-    tokenizer: Any,
-    texts: Sequence[str],
-    *,
-    block_size: int,
-    batch_size: int,
-    max_batches: int,
-) -> tuple[Any, Any, Any]:
-    """Per-token NLLs, predicted ids and target ids over packed eval blocks."""
-    import torch
-
-    from codex_ml.models.sampling import context_length
-    from codex_ml.training.data import build_blocks
-    from codex_ml.training.eval_batches import block_batches, eval_batches
-
-    limit = context_length(model)
-    block_size = min(block_size, limit) if limit else block_size
-    blocks = build_blocks(tokenizer, texts, block_size, name="eval data")
-    device = next(model.parameters()).device
-    batches = block_batches(blocks, batch_size=batch_size, max_batches=max_batches)
-    nlls, predictions, targets = [], [], []
-    for batch in eval_batches(model, batches, device=device):
-        nlls.append(batch.token_nlls().cpu())
-        predictions.append(batch.logits.float().argmax(-1).flatten().cpu())
-        targets.append(batch.targets.flatten().cpu())
-    return torch.cat(nlls), torch.cat(predictions), torch.cat(targets)
 
 
 def complete(
@@ -92,27 +69,38 @@ def complete(
     return completions
 
 
+def scoring_settings(config: Mapping[str, Any]) -> dict[str, Any]:
+    """``run.*`` with the trainer's block and batch size: how a run's model is scored."""
+    training = config.get("training") or {}
+    return {
+        **(config.get("run") or {}),
+        "block_size": training.get("block_size", 128),
+        "batch_size": training.get("batch_size", 8),
+    }
+
+
 def score(
     model: Any,
     tokenizer: Any,
+    held_out: HeldOut | None,
     eval_records: Sequence[str],
     metrics: Mapping[str, tuple[Any, str]],
     reward_model: Any,
     settings: Mapping[str, Any],
 ) -> dict[str, Any]:
-    """Every configured metric, the reward of each generation, and the samples themselves."""
+    """The held-out split's numbers, every configured metric, the rewards, and the samples.
+
+    ``held_out`` is the split the token metrics score (all of it, unless
+    ``settings["eval_max_tokens"]`` caps it); ``eval_records`` are held-out
+    records as text, for the metrics that read references.
+    """
     sampling = _sampling(settings)
     pairs = [split_reference(record) for record in eval_records]
-    texts = [
-        prompt if reference is None else f"{prompt} {reference}" for prompt, reference in pairs
-    ]
     with_refs = [(p, r) for p, r in pairs if r is not None]
     needs = {metric_input for _, metric_input in metrics.values()}
 
-    inputs: dict[str, Any] = {}
-    skipped: dict[str, str] = {}
-    if needs & {"token-nll", "token-ids"} and texts:
-        inputs, skipped = _token_inputs(model, tokenizer, texts, settings)
+    found = _score_held_out(model, tokenizer, held_out, needs, settings)
+    inputs = _token_inputs(found)
     prompts = list(settings.get("sample_prompts") or [])
     generations = complete(model, tokenizer, prompts, **sampling) if prompts else []
     inputs["generations"] = (generations, None) if generations else None
@@ -121,13 +109,27 @@ def score(
         answers = _reference_answers(model, tokenizer, with_refs, sampling)
         inputs["references"] = ([a["answer"] for a in answers], [a["reference"] for a in answers])
 
-    results = _metric_results(metrics, inputs, skipped)
+    results = _metric_results(metrics, inputs)
     samples, reward = _rewarded_samples(reward_model, prompts, generations)
     report: dict[str, Any] = {"metrics": results, "samples": samples}
+    if found is not None:
+        report.update(held_out_report(found))
     if answers:  # what the reference metrics scored, so a reader can check them
         report["answers"] = answers
     if reward:
         report["reward"] = reward
+    return report
+
+
+def held_out_report(found: HeldOutScore) -> dict[str, Any]:
+    """The report's ``held_out`` numbers (``bits_per_byte`` among them), and how much was scored."""
+    numbers: dict[str, Any] = dict(found.numbers())
+    report: dict[str, Any] = {"held_out": numbers, "eval_tokens": found.tokens}
+    if found.bits_per_byte is not None:
+        numbers["bits_per_byte"] = found.bits_per_byte
+        report["eval_bytes"] = found.text_bytes
+    else:
+        report["bits_per_byte_skipped"] = found.bytes_unknown
     return report
 
 
@@ -141,23 +143,36 @@ def _sampling(settings: Mapping[str, Any]) -> dict[str, Any]:
     )
 
 
-def _token_inputs(
-    model: Any, tokenizer: Any, texts: Sequence[str], settings: Mapping[str, Any]
-) -> tuple[dict[str, Any], dict[str, str]]:
-    """The ``token-nll`` and ``token-ids`` inputs, or why both are skipped."""
-    try:
-        nll, predicted, target = token_predictions(
-            model,
-            tokenizer,
-            texts,
-            block_size=int(settings.get("block_size", 128)),
-            batch_size=int(settings.get("batch_size", 8)),
-            max_batches=int(settings.get("eval_max_batches", 20)),
-        )
-    except ValueError as exc:  # eval text shorter than one block
-        return {}, {"token-nll": str(exc), "token-ids": str(exc)}
-    inputs = {"token-nll": (nll.tolist(), None), "token-ids": (predicted.tolist(), target.tolist())}
-    return inputs, {}
+def _score_held_out(
+    model: Any,
+    tokenizer: Any,
+    held_out: HeldOut | None,
+    needs: set[str],
+    settings: Mapping[str, Any],
+) -> HeldOutScore | None:
+    """The held-out split scored (None when nothing is held out)."""
+    if held_out is None or held_out.tokens == 0:
+        return None
+    cap = settings.get("eval_max_tokens")
+    return score_held_out(
+        model,
+        tokenizer,
+        held_out,
+        block_size=int(settings.get("block_size", 128)),
+        batch_size=int(settings.get("batch_size", 8)),
+        max_tokens=None if cap is None else int(cap),
+        keep=frozenset(needs & {"token-nll", "token-ids"}),
+    )
+
+
+def _token_inputs(found: HeldOutScore | None) -> dict[str, Any]:
+    """The ``token-nll`` and ``token-ids`` inputs the scored split gives (none if nothing was)."""
+    inputs: dict[str, Any] = {}
+    if found is not None and found.nlls is not None:
+        inputs["token-nll"] = (found.nlls, None)
+    if found is not None and found.predictions is not None:
+        inputs["token-ids"] = (found.predictions, found.targets)
+    return inputs
 
 
 def _reference_answers(
@@ -177,14 +192,13 @@ def _reference_answers(
 def _metric_results(
     metrics: Mapping[str, tuple[Any, str]],
     inputs: Mapping[str, Any],
-    skipped: Mapping[str, str],
 ) -> dict[str, Any]:
     """Each metric's value on its input, or ``{"skipped": why}`` where the input is missing."""
     results: dict[str, Any] = {}
     for alias, (metric, metric_input) in metrics.items():
         given = inputs.get(metric_input)
         if given is None:
-            results[alias] = {"skipped": skipped.get(metric_input) or _why_skipped(metric_input)}
+            results[alias] = {"skipped": _why_skipped(metric_input)}
         else:
             results[alias] = float(metric(*given))
     return results

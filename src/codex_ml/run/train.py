@@ -1,9 +1,11 @@
 """The training job behind ``codex-ml train``: from one checked plan to its run directory.
 
 :func:`train_job` reads top to bottom, one stage a function: build the parts
-(data first, then the model, the trainer and what scores it), train (the
-trainer watched by the progress bar, ``metrics.jsonl`` and the lifecycle
-hooks), score the trained model, and summarise the run in ``summary.json``.
+(the tokenizer, trained on the training split where it trains, and the data
+first, then the model, the trainer and what scores it), train (the trainer
+watched by the progress bar or plain progress lines, ``metrics.jsonl`` and the
+lifecycle hooks), score the trained model on the whole held-out split, and
+summarise the run in ``summary.json``.
 Under ``torchrun`` every rank builds and trains; rank 0 alone writes the run
 directory, scores and summarises. Composing and checking the config, and
 printing the outcome, are the command line's (:mod:`codex_ml.cli.train`).
@@ -32,15 +34,18 @@ from codex_ml.run.assemble import (
     split_records,
     training_parts,
 )
+from codex_ml.run.held_out import HeldOut
 from codex_ml.run.history import Earlier, earlier_rows, first_loss, latest_eval
 from codex_ml.run.invocation import invocation_record
 from codex_ml.run.lifecycle import Lifecycle
 from codex_ml.run.outputs import Redaction, RunWriter, package_versions
 from codex_ml.run.prepare import prepare, skipped_files
-from codex_ml.run.progress import ProgressBar
+from codex_ml.run.progress import ProgressBar, ProgressLines, lines_wanted
 from codex_ml.run.progress import wanted as progress_wanted
+from codex_ml.run.restore import find_run_dir
 from codex_ml.run.rundir import check_not_in_use, inside
-from codex_ml.run.scoring import score
+from codex_ml.run.scoring import score, scoring_settings
+from codex_ml.run.tokenizer import keep_tokenizer, run_tokenizer
 from codex_ml.training.errors import StopTraining
 from codex_ml.training.result import TrainResult
 from codex_ml.world import Process
@@ -67,6 +72,11 @@ class TrainJob:
         """Progress bars on rank 0, where ``run.progress`` asks for them."""
         return self.process.is_main and progress_wanted(self.plan.run.get("progress", "auto"))
 
+    @property
+    def show_progress_lines(self) -> bool:
+        """Plain progress lines on rank 0's stdout when it is not a terminal (a log, a pipe)."""
+        return self.process.is_main and lines_wanted(self.plan.run.get("progress", "auto"))
+
 
 @dataclass(frozen=True)
 class Finished:
@@ -82,6 +92,7 @@ class RunData:
 
     train: Any  # a TokenSplit, or a list of text records for a trainer without token ids
     eval: Any | None  # likewise; None when nothing is held out
+    held_out: HeldOut | None  # the whole held-out split as ids, as the end-of-run scoring reads it
     eval_texts: list[str]  # held-out records as text (bounded), for the text metrics
     summary: dict[str, Any]  # summary.json's "data"
 
@@ -117,6 +128,7 @@ def train_job(job: TrainJob) -> Finished:
         return train_beside_rank_zero(job, parts, lifecycle)
     earlier = earlier_rows(parts.resume, job.run_dir)  # before metrics.jsonl is appended to
     writer = open_run_directory(job, redaction)
+    keep_tokenizer(job.plan, job.run_dir, parts.tokenizer)  # a trained one: RUN/tokenizer/
     result = train(job, parts, lifecycle, writer)
     history = earlier.joined(job.run_dir, result.history)
     report = score_model(job, parts, writer) if not result.interrupted else {"metrics": {}}
@@ -147,7 +159,7 @@ def build_parts(job: TrainJob) -> Parts:
     if resume is not None and not inside(Path(resume), job.run_dir):
         check_not_in_use(Path(resume))
     callbacks = build_callbacks(plan)  # first: a bad output name is refused before data is read
-    tokenizer = build(plan, "tokenizer")
+    tokenizer = run_tokenizer(plan, earlier_run=find_run_dir(resume) if resume else None)
     data = run_data(plan, tokenizer, job.process, progress=job.show_progress)
     model = build_model(plan, tokenizer)
     trainer = build(plan, "training", **trainer_extras(plan, job.run_dir, resume))
@@ -185,7 +197,8 @@ def run_data(plan: Plan, tokenizer: Any, process: Process, *, progress: bool) ->
             "eval": len(held_out),
             "skipped_files": skipped_files(loaded),
         }
-        return RunData(train, held_out or None, held_out, counts)
+        scored = HeldOut.of_texts(tokenizer, held_out) if held_out else None
+        return RunData(train, held_out or None, scored, held_out, counts)
     prepared = prepare(data_source(plan), tokenizer, process=process, progress=progress)
     store = prepared.store
     records = {split: store.records(split) for split in ("train", "eval")}
@@ -198,7 +211,8 @@ def run_data(plan: Plan, tokenizer: Any, process: Process, *, progress: bool) ->
         "store": facts,
     }
     eval_split = TokenSplit(store, "eval") if store.tokens("eval") else None
-    return RunData(TokenSplit(store, "train"), eval_split, store.eval_texts(), summary)
+    scored = HeldOut.of_store(store) if store.tokens("eval") else None
+    return RunData(TokenSplit(store, "train"), eval_split, scored, store.eval_texts(), summary)
 
 
 # --- what the plan's settings mean for the parts -------------------------------------------------
@@ -272,8 +286,9 @@ def train(job: TrainJob, parts: Parts, lifecycle: Lifecycle, writer: RunWriter) 
     """
     max_steps = int(job.plan.config["training"].get("max_steps", 0))
     progress = ProgressBar(max_steps, enabled=job.show_progress)
+    lines = ProgressLines(max_steps, enabled=job.show_progress_lines)
     with closing(writer), closing(progress), lifecycle.running(writer.write_summary):
-        return call_trainer(parts, [progress, writer], lifecycle)
+        return call_trainer(parts, [progress, lines, writer], lifecycle)
 
 
 def train_beside_rank_zero(job: TrainJob, parts: Parts, lifecycle: Lifecycle) -> Finished:
@@ -317,19 +332,14 @@ def call_trainer(
 
 def score_model(job: TrainJob, parts: Parts, writer: RunWriter) -> dict[str, Any]:
     """Every metric and the reward model on the trained model; the samples in samples.jsonl."""
-    training = job.plan.config["training"]
-    settings = {
-        **job.plan.run,
-        "block_size": training.get("block_size", 128),
-        "batch_size": training.get("batch_size", 8),
-    }
     report = score(
         parts.model,
         parts.tokenizer,
+        parts.data.held_out,
         parts.data.eval_texts,
         parts.metrics,
         parts.reward_model,
-        settings,
+        scoring_settings(job.plan.config),
     )
     writer.write_samples(report["samples"])
     return report
@@ -360,8 +370,10 @@ def summarise(
         "first_loss": first_loss(history) if earlier.rows else result.first_loss,
         "resumed_from": parts.resume,
         "last_eval_step": (latest_eval(history) or {}).get("step"),
-        "final_metrics": result.final_metrics,
+        # The held-out numbers are the end-of-run scoring's, not the trainer's last estimate.
+        "final_metrics": {**result.final_metrics, **report.get("held_out", {})},
         "metrics": report["metrics"],
+        "eval_tokens": report.get("eval_tokens"),
         "reward": report.get("reward"),
         "steps": result.steps,
         "tokens_seen": result.tokens_seen,

@@ -1,4 +1,4 @@
-"""Tokenizers: the file-free byte tokenizer and adapters over Hugging Face tokenizers.
+"""Tokenizers: the file-free byte tokenizer, Hugging Face ones, and a BPE trained on the run.
 
 Importing this package is free: ``byte_level`` is pure Python, and the
 Hugging Face names are loaded (with transformers) only when first used.
@@ -16,6 +16,7 @@ _LAZY = {
     "load_hf_tokenizer": "codex_ml.tokenizers.hf",
     "gpt2_offline_tokenizer": "codex_ml.tokenizers.hf",
     "tinyllama_offline_tokenizer": "codex_ml.tokenizers.hf",
+    "bpe_tokenizer": "codex_ml.tokenizers.bpe",
 }
 
 __all__ = ["ByteTokenizer", *_LAZY]

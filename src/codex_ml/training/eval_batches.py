@@ -4,7 +4,8 @@ The trainer's periodic ``evaluate`` and end-of-run / ``codex-ml evaluate``
 scoring differ only in what they take from each batch, so both iterate
 :func:`eval_batches`: the model in eval mode, no gradients, and its train mode
 restored when the loop ends. Where the batches come from is separate
-(:func:`block_batches` for packed blocks in memory), so another source of
+(:func:`block_batches` for the trainer's packed blocks in memory,
+:func:`stream_batches` for a whole held-out split), so another source of
 ``(inputs, targets)`` pairs can be scored by the same loop.
 """
 
@@ -50,6 +51,48 @@ def block_batches(
     """
     for start in range(0, min(len(blocks), batch_size * max_batches), batch_size):
         yield blocks.inputs[start : start + batch_size], blocks.targets[start : start + batch_size]
+
+
+def stream_batches(
+    ids: Any,
+    *,
+    first_input: int,
+    block_size: int,
+    batch_size: int,
+    max_tokens: int | None = None,
+) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """``(inputs, targets)`` in which each of the first ``max_tokens`` ids is a target once.
+
+    ``ids`` is a held-out split as one stream (a memory map, a tensor or a
+    list): each record's ids, then eos. The first id is predicted from
+    ``first_input`` (the tokenizer's eos: in the packed training stream every
+    record follows one), each later id from the ids before it in its block of
+    ``block_size``. Batches are ``batch_size`` whole blocks; the stream's last,
+    shorter block comes alone. Only one batch is in memory at a time.
+    """
+    import numpy as np
+
+    total = len(ids) if max_tokens is None else min(len(ids), max_tokens)
+    full_blocks = total // block_size
+    step = batch_size * block_size
+    for start in range(0, full_blocks * block_size, step):
+        stop = min(start + step, full_blocks * block_size)
+        rows = _window(ids, start, stop, first_input, np).unfold(0, block_size + 1, block_size)
+        yield rows[:, :-1], rows[:, 1:]
+    if total > full_blocks * block_size:
+        tail = _window(ids, full_blocks * block_size, total, first_input, np).unsqueeze(0)
+        yield tail[:, :-1], tail[:, 1:]
+
+
+def _window(ids: Any, start: int, stop: int, first_input: int, np: Any) -> torch.Tensor:
+    """Targets ``ids[start:stop]`` with the id before each one: ``ids[start - 1 : stop]``."""
+    if isinstance(ids, torch.Tensor):
+        body = ids[max(start - 1, 0) : stop].long()
+    else:
+        body = torch.from_numpy(np.asarray(ids[max(start - 1, 0) : stop], dtype=np.int64))
+    if start == 0:
+        body = torch.cat([torch.tensor([first_input], dtype=torch.long), body.cpu()])
+    return body
 
 
 def eval_batches(

@@ -1,9 +1,12 @@
-"""Held-out evaluation: loss, perplexity and token accuracy over the eval blocks.
+"""The trainer's periodic evaluation: loss, perplexity and token accuracy over the eval blocks.
 
 The numbers come from the catalogue's own ``ppl`` and ``accuracy@token``
 metrics, so a trainer report and ``get_metric("ppl")`` always agree. Batches
 are the first ``max_batches`` of the eval blocks in order, run through the
-shared loop of :mod:`codex_ml.training.eval_batches`.
+shared loop of :mod:`codex_ml.training.eval_batches`: an estimate, cheap enough
+to draw an eval curve with, and labelled as one by ``eval_tokens`` (how many
+tokens it scored). The run's own held-out numbers come from scoring the whole
+split once training ends (``codex_ml.run.scoring``).
 """
 
 from __future__ import annotations
@@ -33,8 +36,9 @@ def evaluate(
     batch_size: int,
     max_batches: int,
     autocast: AbstractContextManager[Any],
-) -> dict[str, float]:
-    """``eval_loss`` (mean next-token NLL), ``eval_ppl`` and ``eval_accuracy@token``."""
+) -> dict[str, float | int]:
+    """``eval_loss`` (mean next-token NLL), ``eval_ppl``, ``eval_accuracy@token`` and how many
+    tokens they are over (``eval_tokens``)."""
     nll_sum = correct = 0.0
     tokens = 0
     batches = block_batches(blocks, batch_size=batch_size, max_batches=max_batches)
@@ -48,6 +52,7 @@ def evaluate(
         "eval_loss": loss,
         "eval_ppl": _exp(loss),
         "eval_accuracy@token": correct / tokens,
+        "eval_tokens": tokens,
     }
 
 

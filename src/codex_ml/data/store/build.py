@@ -307,8 +307,8 @@ def _write_splits(
             writer.flush()
         pipeline.drain()
         return {
-            "train": {"tokens": writers[0].tokens, "records": writers[0].records},
-            "eval": {"tokens": writers[1].tokens, "records": writers[1].records},
+            split: {"tokens": writer.tokens, "records": writer.records, "bytes": writer.bytes}
+            for split, writer in zip(("train", "eval"), writers, strict=True)
         }
 
 
@@ -364,6 +364,7 @@ class _SplitWriter:
         self.pending_chars = 0
         self.tokens = 0
         self.records = 0
+        self.bytes = 0  # UTF-8 bytes of the records: what bits per byte divides by
 
     def add(self, text: str) -> None:
         self.pending.append(text)
@@ -384,6 +385,7 @@ class _SplitWriter:
         self.handle.write(ids.astype(self.dtype, copy=False).tobytes())
         self.tokens += len(ids)
         self.records += sum(1 for t in batch if t)
+        self.bytes += len("".join(batch).encode("utf-8", "surrogatepass"))
         self.bar.update(chars + len(batch), len(ids))
 
 

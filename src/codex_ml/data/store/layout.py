@@ -10,7 +10,7 @@ A store is a folder::
 
 ``header.json`` holds the format, the fingerprint (the folder's name under the
 cache), the tokenizer's and the data's fingerprints, the dtype, each split's
-token and record counts, the codex-ml version, and the size and checksum of
+token, record and UTF-8 byte counts, the codex-ml version, and the size and checksum of
 every other file (:data:`CHECKED_FILES`). :func:`check_store` uses a folder
 only if all of that holds: no mark or a missing or unreadable header (a
 half-written or foreign folder), another fingerprint (stale), a dtype that is
@@ -145,6 +145,11 @@ class TokenStore:
 
     def records(self, split: str) -> int:
         return int(self.header["splits"][split]["records"])
+
+    def text_bytes(self, split: str) -> int | None:
+        """UTF-8 bytes of the split's records (None: a store written before they were counted)."""
+        counted = self.header["splits"][split].get("bytes")
+        return None if counted is None else int(counted)
 
     def size_bytes(self) -> int:
         return sum(int(self.header["files"][f"{split}.bin"]["bytes"]) for split in SPLITS)
