@@ -206,7 +206,7 @@ def test_quick_lora_benchmark_trains_the_same_adapter_both_ways(tmp_path: Path) 
     assert 0 < ours["trainable_parameters"] == theirs["trainable_parameters"] < ours["parameters"]
     for run in runs.values():
         assert run["tokens"] == shape["steps"] * shape["batch-size"] * shape["block-size"]
-        assert run["tokens_per_s"] > 0 and run["peak_rss_mb"] > run["rss_before_mb"] > 0
+        assert run["tokens_per_s"] > 0 and run["peak_rss_mb"] >= run["rss_before_mb"] > 0
     assert {goal.name.split(" (")[1] for goal in section.goals} == {"tokens/s)", "peak RSS)"}
 
 

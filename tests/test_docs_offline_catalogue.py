@@ -147,6 +147,7 @@ def test_the_embedded_default_is_described_as_it_is() -> None:
         if isinstance(entry, str):
             continue  # _self_
         ((group, preset),) = entry.items()
+        preset = "null" if preset is None else preset  # as written on a command line
         assert f"`{group}={preset}`" in paragraph, group
 
 

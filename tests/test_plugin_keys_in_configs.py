@@ -132,7 +132,7 @@ QUICK = (
     "training.block_size=16",
     "training.eval_every=3",
     "training.eval_max_batches=1",
-    "run.eval_max_batches=1",
+    "run.eval_max_tokens=64",
     "run.sample_prompts=[]",
     "run.progress=false",
 )

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -50,7 +51,7 @@ def _copy(tiny: Path, tmp_path: Path) -> Path:
 def _train(tmp_path: Path, *overrides: str) -> subprocess.CompletedProcess:
     """``codex-ml train`` with ``y`` on stdin, as a user would answer transformers' prompt."""
     command = [
-        "python", "-m", "codex_ml.cli", "train", f"hydra.run.dir={tmp_path / 'run'}", *QUICK,
+        sys.executable, "-m", "codex_ml.cli", "train", f"hydra.run.dir={tmp_path / 'run'}", *QUICK,
         *overrides,
     ]  # fmt: skip
     return subprocess.run(

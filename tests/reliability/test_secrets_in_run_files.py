@@ -30,7 +30,7 @@ def test_no_secret_in_any_file_of_a_run(tmp_path: Path) -> None:
             "training.eval_every=2",
             "training.checkpoint_every=2",
             "training.eval_max_batches=1",
-            "run.eval_max_batches=1",
+            "run.eval_max_tokens=64",
             "run.max_new_tokens=2",
             "run.progress=false",
             "run.sample_prompts=['${oc.env:GITHUB_TOKEN}','${oc.env:${oc.env:WHICH_ONE}}']",

@@ -96,6 +96,9 @@ class WandbCallback:
     def on_train_end(self, run: Any, summary: Mapping[str, Any]) -> None:
         if self._run is None:
             return
+        # The last step's row is still pending: commit it first, or the summary wandb derives
+        # from it (its eval_tokens, say) would be written after, and over, the run's own.
+        self._run.log({}, commit=True)
         self._run.summary.update(scalars(flatten(summary)))
         self._run.finish(exit_code=0 if summary.get("status") in _FINISHED else 1)
         self._run = None

@@ -23,8 +23,10 @@ def static_signature(target: str) -> inspect.Signature | None:
     """The signature of ``module:attr`` read from its source, or None when that is not sure."""
     from codex_ml.registry.provenance import definition_of
 
-    _, node = definition_of(target)
+    file, node = definition_of(target)
     if isinstance(node, ast.ClassDef):
+        if node.bases and not _plain_mixins(node, file):
+            return None  # inherited or generated some other way: import and ask
         return _class_signature(node)
     if isinstance(node, ast.FunctionDef) and not node.decorator_list:
         return _signature(node.args, skip_first=False)
@@ -36,8 +38,8 @@ def _class_signature(node: ast.ClassDef) -> inspect.Signature | None:
     from codex_ml.registry.provenance import find_definition
 
     decorators = {_decorator_name(d): d for d in node.decorator_list}
-    if not set(decorators) <= {"final", "dataclass"} or node.bases:
-        return None  # inherited or generated some other way: import and ask
+    if not set(decorators) <= {"final", "dataclass"}:
+        return None  # generated some other way: import and ask
     init = find_definition(node, ["__init__"])
     if isinstance(init, ast.FunctionDef) and not init.decorator_list:
         return _signature(init.args, skip_first=True)
@@ -68,6 +70,39 @@ def _class_signature(node: ast.ClassDef) -> inspect.Signature | None:
         and "ClassVar" not in ast.unparse(statement.annotation)
     ]
     return inspect.Signature(fields)
+
+
+def _plain_mixins(node: ast.ClassDef, file: str | None) -> bool:
+    """Whether every base of ``node`` is a plain class (no fields, no decorator, no base, no
+    ``__init__``) imported by name with ``from M import Base``: one that adds methods only,
+    so the class's own fields or ``__init__`` are its whole signature."""
+    from codex_ml.registry.provenance import definition_of
+
+    if file is None or node.keywords:
+        return False
+    try:
+        with open(file, encoding="utf-8") as handle:
+            tree = ast.parse(handle.read(), filename=file)
+    except (OSError, SyntaxError, ValueError):
+        return False
+    imported = {
+        alias.asname or alias.name: f"{statement.module}:{alias.name}"
+        for statement in tree.body
+        if isinstance(statement, ast.ImportFrom) and statement.module and not statement.level
+        for alias in statement.names
+    }
+    for base in node.bases:
+        target = imported.get(base.id) if isinstance(base, ast.Name) else None
+        _, found = definition_of(target) if target else (None, None)
+        if not (
+            isinstance(found, ast.ClassDef)
+            and not found.bases
+            and not found.decorator_list
+            and not any(isinstance(s, ast.AnnAssign) for s in found.body)
+            and not any(isinstance(s, ast.FunctionDef) and s.name == "__init__" for s in found.body)
+        ):
+            return False
+    return True
 
 
 def _decorator_name(node: ast.expr) -> str:
