@@ -78,6 +78,16 @@ def plain_text(messages: Sequence[Message]) -> str:
     return "".join(text for text, _ in plain_parts(messages))
 
 
+def record_text(record: str | PromptCompletion | Chat) -> str:
+    """A record as one text (what the text metrics read): itself, the prompt then the
+    completion, or the conversation in the plain template."""
+    if isinstance(record, str):
+        return record
+    if isinstance(record, PromptCompletion):
+        return record.prompt + record.completion
+    return plain_text(record.messages)
+
+
 def _title(role: str) -> str:
     return role[:1].upper() + role[1:]
 

@@ -35,11 +35,6 @@ class PromptCompletion:
     prompt: str
     completion: str
 
-    @property
-    def text(self) -> str:
-        """The example as one text: the prompt, then the completion."""
-        return self.prompt + self.completion
-
 
 @dataclass(frozen=True, slots=True)
 class Message:
@@ -63,13 +58,6 @@ class Chat:
     def as_dicts(self) -> list[dict[str, str]]:
         """The messages as ``apply_chat_template`` takes them."""
         return [{"role": m.role, "content": m.content} for m in self.messages]
-
-    @property
-    def text(self) -> str:
-        """The conversation in the plain template (what text metrics read)."""
-        from codex_ml.data.chat import plain_text
-
-        return plain_text(self.messages)
 
 
 #: What a structured loader yields: plain text, or an instruction example.

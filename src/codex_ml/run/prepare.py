@@ -46,6 +46,8 @@ class Prepared:
 
     def as_dict(self) -> dict[str, Any]:
         """What ``codex-ml prepare --json`` prints and ``summary.json`` records."""
+        from codex_ml.data.store.layout import SPLITS
+
         store = self.store
         return {
             "path": str(store.path),
@@ -56,6 +58,7 @@ class Prepared:
             "size_bytes": store.size_bytes(),
             "tokens": {s: store.tokens(s) for s in ("train", "eval")},
             "records": {s: store.records(s) for s in ("train", "eval")},
+            **({"loss_tokens": {s: store.loss_tokens(s) for s in SPLITS}} if store.masked else {}),
         }
 
 
@@ -160,10 +163,25 @@ def _request(source: DataSource, tokenizer: Any) -> _Request:
         "data": data,
         "split": split,
     }
+    template = _chat_template(source, tokenizer)
+    if template is not None:  # chats rendered by it: their ids depend on it too
+        meta["chat_template"] = template
     fingerprint = digest(meta)
     named = source.store
     folder = Path(os.path.expanduser(str(named))) if named else default_store_root() / fingerprint
     return _Request(folder.absolute(), fingerprint, meta, records)
+
+
+def _chat_template(source: DataSource, tokenizer: Any) -> str | None:
+    """A digest of the tokenizer's chat template when the data's chats are rendered by it."""
+    from codex_ml.data.chat import chat_template_identity
+    from codex_ml.data.store.fingerprint import digest
+
+    kwargs = source.loader.kwargs
+    if not kwargs.get("messages_field") or kwargs.get("chat_template") is not None:
+        return None
+    identity = chat_template_identity(tokenizer)
+    return None if identity is None else digest(identity)
 
 
 def _data_fingerprint(spec: ComponentSpec, records: Any, path: str | None = None) -> dict[str, Any]:

@@ -357,6 +357,7 @@ def summarise(
         "reward": report.get("reward"),
         "steps": result.steps,
         "tokens_seen": result.tokens_seen,
+        "loss_tokens": result.loss_tokens,  # targets that carried the loss (fewer: instructions)
         "parameters": count_parameters(parts.model),
         "train_seconds": result.wall_time,
         "wall_seconds": time.perf_counter() - started,
