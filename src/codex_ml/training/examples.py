@@ -26,6 +26,7 @@ wide as its longest block, so short examples are not padded to ``block_size``.
 from __future__ import annotations
 
 import inspect
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -184,7 +185,16 @@ def training_blocks(
     flags = token_flags() if callable(token_flags) else None
     if flags is not None:
         packed = True if packing is None else packing
-        return ExampleBlocks(data.token_ids(), flags, block_size, packing=packed, name=name)
+        blocks = ExampleBlocks(data.token_ids(), flags, block_size, packing=packed, name=name)
+        if blocks.cut:
+            warnings.warn(
+                f"{name}: {blocks.cut:,} examples are longer than a block (block_size + 1 = "
+                f"{block_size + 1} tokens) and are cut there; what comes after is not trained "
+                "on, which may be all of a completion. Raise training.block_size (within the "
+                "model's context) to train on whole examples.",
+                stacklevel=2,
+            )
+        return blocks
     if packing is False:
         raise ValueError(
             f"training.packing=false gives one instruction example per row, but {name} is plain "
