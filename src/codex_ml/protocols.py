@@ -124,7 +124,8 @@ class Trainer(Protocol):
         ...
 
 
-#: A data loader factory returns an iterable of text records (``str``).
+#: A data loader factory returns an iterable of text records (``str``), or of instruction
+#: examples (``codex_ml.data.examples.PromptCompletion`` / ``Chat``: the token store masks them).
 DataLoader = Callable[..., Iterable[str]]
 
 #: What a metric returns when it reports several numbers at once.
