@@ -300,6 +300,8 @@ def test_a_run_on_prompt_completion_data_counts_the_tokens_that_carried_the_loss
     logged = run.logged()[-1]
     assert logged["loss_tokens_seen"] == summary["loss_tokens"] and logged["loss_tokens_per_s"] > 0
     assert math.isfinite(summary["final_metrics"]["eval_loss"])
+    # The end-of-run token metrics score the held-out completions, as the trainer's evaluation.
+    assert summary["metrics"]["ppl"] == pytest.approx(summary["final_metrics"]["eval_ppl"], 1e-4)
     store = summary["data"]["store"]
     assert store["loss_tokens"]["train"] < store["tokens"]["train"]
 
@@ -409,3 +411,27 @@ def test_every_structured_loader_reads_prompt_and_completion(tmp_path: Path) -> 
             key, path=str(path), prompt_field="question", completion_field="answer"
         )
         assert list(loader) == expected, key
+
+
+def test_a_chat_store_changes_with_the_tokenizers_chat_template(
+    tmp_path: Path, cache: Path, chat_gpt2: Path
+) -> None:
+    import shutil
+
+    from transformers import AutoTokenizer
+
+    data = write_jsonl(tmp_path / "c.jsonl", CHATS)
+    other = shutil.copytree(chat_gpt2, tmp_path / "other")
+    tokenizer = AutoTokenizer.from_pretrained(other)
+    tokenizer.chat_template = TEMPLATE.replace("<|endoftext|>", "\n")
+    tokenizer.save_pretrained(other)
+    prints = {
+        run_prepare(
+            "data=offline/chat",
+            f"data.path={data}",
+            "tokenizer=offline/hf",
+            f"tokenizer.name_or_path={folder}",
+        ).store.fingerprint
+        for folder in (chat_gpt2, other)
+    }
+    assert len(prints) == 2

@@ -40,7 +40,9 @@ def evaluate_job(
     where = locate(target, checkpoint)
     config = compose_run(where.run_dir, overrides, config_dirs)
     p, tokenizer, model = restore_model(config, where.checkpoint)
-    records = list(build(p, "data"))
+    from codex_ml.data.chat import record_text
+
+    records = [record_text(r) for r in build(p, "data")]  # instruction examples as their text
     settings = p.run
     # The run's own held-out split, unless other data was asked for: then all of it.
     if any(o.lstrip("+~").startswith("data") for o in overrides):

@@ -31,19 +31,37 @@ def token_predictions(
     block_size: int,
     batch_size: int,
     max_batches: int,
+    split: Any = None,
 ) -> tuple[Any, Any, Any]:
-    """Per-token NLLs, predicted ids and target ids over packed eval blocks."""
+    """Per-token NLLs, predicted ids and target ids over packed eval blocks.
+
+    ``split``: the token store's held-out split; when it holds instruction data
+    (flags), its examples are scored instead of ``texts``, and only the tokens
+    that carry the loss (predicted and target ids of the others are kept, with
+    target ``-100``, which the token metrics skip).
+    """
     import torch
 
     from codex_ml.models.sampling import context_length
     from codex_ml.training.data import build_blocks
     from codex_ml.training.eval_batches import block_batches, eval_batches
+    from codex_ml.training.examples import example_batches
 
     limit = context_length(model)
     block_size = min(block_size, limit) if limit else block_size
-    blocks = build_blocks(tokenizer, texts, block_size, name="eval data")
     device = next(model.parameters()).device
-    batches = block_batches(blocks, batch_size=batch_size, max_batches=max_batches)
+    flags = split.token_flags() if hasattr(split, "token_flags") else None
+    if flags is not None:
+        batches: Any = example_batches(
+            split.token_ids(),
+            flags,
+            block_size=block_size,
+            batch_size=batch_size,
+            max_batches=max_batches,
+        )
+    else:
+        blocks = build_blocks(tokenizer, texts, block_size, name="eval data")
+        batches = block_batches(blocks, batch_size=batch_size, max_batches=max_batches)
     nlls, predictions, targets = [], [], []
     for batch in eval_batches(model, batches, device=device):
         nlls.append(batch.token_nlls().cpu())
@@ -99,8 +117,13 @@ def score(
     metrics: Mapping[str, tuple[Any, str]],
     reward_model: Any,
     settings: Mapping[str, Any],
+    eval_split: Any = None,
 ) -> dict[str, Any]:
-    """Every configured metric, the reward of each generation, and the samples themselves."""
+    """Every configured metric, the reward of each generation, and the samples themselves.
+
+    ``eval_split``: the token store's held-out split, whose examples the token
+    metrics score when it holds instruction data (see :func:`token_predictions`).
+    """
     sampling = _sampling(settings)
     pairs = [split_reference(record) for record in eval_records]
     texts = [
@@ -112,7 +135,7 @@ def score(
     inputs: dict[str, Any] = {}
     skipped: dict[str, str] = {}
     if needs & {"token-nll", "token-ids"} and texts:
-        inputs, skipped = _token_inputs(model, tokenizer, texts, settings)
+        inputs, skipped = _token_inputs(model, tokenizer, texts, settings, eval_split)
     prompts = list(settings.get("sample_prompts") or [])
     generations = complete(model, tokenizer, prompts, **sampling) if prompts else []
     inputs["generations"] = (generations, None) if generations else None
@@ -142,7 +165,11 @@ def _sampling(settings: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _token_inputs(
-    model: Any, tokenizer: Any, texts: Sequence[str], settings: Mapping[str, Any]
+    model: Any,
+    tokenizer: Any,
+    texts: Sequence[str],
+    settings: Mapping[str, Any],
+    split: Any = None,
 ) -> tuple[dict[str, Any], dict[str, str]]:
     """The ``token-nll`` and ``token-ids`` inputs, or why both are skipped."""
     try:
@@ -153,6 +180,7 @@ def _token_inputs(
             block_size=int(settings.get("block_size", 128)),
             batch_size=int(settings.get("batch_size", 8)),
             max_batches=int(settings.get("eval_max_batches", 20)),
+            split=split,
         )
     except ValueError as exc:  # eval text shorter than one block
         return {}, {"token-nll": str(exc), "token-ids": str(exc)}

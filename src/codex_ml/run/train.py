@@ -322,6 +322,7 @@ def score_model(job: TrainJob, parts: Parts, writer: RunWriter) -> dict[str, Any
         parts.metrics,
         parts.reward_model,
         settings,
+        eval_split=parts.data.eval,  # instruction data: the examples, scored on completions
     )
     writer.write_samples(report["samples"])
     return report

@@ -176,6 +176,21 @@ class ExampleBlocks:
         return Blocks(batch.inputs, batch.targets, batch.positions).to(self.device)
 
 
+def example_batches(
+    ids: Any, flags: Any, *, block_size: int, batch_size: int, max_batches: int | None = None
+) -> Iterator[Batch]:
+    """A split's examples in order, each once, packed whole into blocks: for scoring it.
+
+    ``ids`` and ``flags`` are a store's split (``TokenStore.ids``/``flags``);
+    each batch's targets carry ``IGNORE_INDEX`` where no loss is (so only
+    completion tokens are scored), and ``positions`` keep examples apart.
+    """
+    blocks = ExampleBlocks(ids, flags, block_size, packing=True, name="the held-out split")
+    count = len(blocks) if max_batches is None else min(len(blocks), batch_size * max_batches)
+    for start in range(0, count, batch_size):
+        yield blocks.take(torch.arange(start, min(start + batch_size, count)))
+
+
 def training_blocks(
     tokenizer: Any, data: Any, block_size: int, *, name: str, packing: bool | None
 ) -> TokenBlocks | ExampleBlocks:
