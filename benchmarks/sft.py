@@ -35,11 +35,51 @@ LABELS = {
     "functional": "codex-ml: jsonl pairs + offline:functional (packing)",
     "trl": "trl.SFTTrainer (packing)",
 }
-WORDS = (
-    "the river stone cloud lamp garden window paper bridge candle forest harbor kettle meadow "
-    "pencil rocket saddle tunnel violin wagon yellow anchor basket cactus dragon engine feather "
-    "guitar helmet island jacket old small bright quiet cold warm early late under over near far"
-).split()
+WORDS = [
+    "the",
+    "river",
+    "stone",
+    "cloud",
+    "lamp",
+    "garden",
+    "window",
+    "paper",
+    "bridge",
+    "candle",
+    "forest",
+    "harbor",
+    "kettle",
+    "meadow",
+    "pencil",
+    "rocket",
+    "saddle",
+    "tunnel",
+    "violin",
+    "wagon",
+    "yellow",
+    "anchor",
+    "basket",
+    "cactus",
+    "dragon",
+    "engine",
+    "feather",
+    "guitar",
+    "helmet",
+    "island",
+    "jacket",
+    "old",
+    "small",
+    "bright",
+    "quiet",
+    "cold",
+    "warm",
+    "early",
+    "late",
+    "under",
+    "over",
+    "near",
+    "far",
+]
 
 
 def make_base(folder: Path, *, n_layer: int, n_embd: int, n_head: int, context: int) -> Path:

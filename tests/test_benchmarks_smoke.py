@@ -191,3 +191,17 @@ def test_quick_activation_checkpointing_benchmark_compares_both_variants(tmp_pat
     modes = [s["details"][0]["mode"] for s in section.raw["samples"]]
     assert modes == ["off", "on"]
     assert "the losses of every step are identical" in bench.markdown(section)
+
+
+@pytest.mark.slow
+def test_quick_sft_benchmark_counts_answer_tokens_of_both_variants(tmp_path: Path) -> None:
+    from benchmarks import sft as bench
+
+    model, shape, pairs = bench.sizes(quick=True)
+    section = bench.run(tmp_path, model=model, shape=shape, pairs=pairs, repeats=1)
+    variants = [s["details"][0]["variant"] for s in section.raw["samples"]]
+    assert variants == ["functional", "trl"]
+    for sample in section.raw["samples"]:
+        details = sample["details"][0]
+        assert 0 < details["answer_tokens"] < details["tokens"]  # completions only
+    assert section.goals[0].name.startswith("instruction data:")

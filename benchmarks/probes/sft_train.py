@@ -47,7 +47,13 @@ def peak_rss_mb():
 
 def run_functional(args):
     from codex_ml.data.store import TokenSplit, build_store
-    from codex_ml.registry import get_data_loader, get_model, get_registry, get_tokenizer, get_trainer
+    from codex_ml.registry import (
+        get_data_loader,
+        get_model,
+        get_registry,
+        get_tokenizer,
+        get_trainer,
+    )
 
     tokenizer = get_tokenizer("hf", name_or_path=args.base)
     pairs = get_data_loader(
