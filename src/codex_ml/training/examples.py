@@ -139,7 +139,7 @@ class ExampleBlocks:
     def take(self, index: torch.Tensor) -> Batch:
         """The blocks at ``index``: inputs, masked targets, and positions where examples share."""
         lengths = self.lengths[index]
-        width = int(lengths.max())  # the batch is as wide as its longest block
+        width = max(int(lengths.max()), 2)  # as wide as its longest block: one input at least
         span = self._span[:width]
         positions = (self.starts[index].unsqueeze(1) + span).clamp(max=len(self.ids) - 1)
         valid = span < lengths.unsqueeze(1)
