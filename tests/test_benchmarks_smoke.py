@@ -218,3 +218,17 @@ def test_quick_bpe_benchmark_trains_both_ways_to_the_same_size(tmp_path: Path) -
     assert {r[0]["vocab_size"] for r in results["raw"].values()} == {400}
     assert set(results["ratios"]["median_cpu_s"]) == {"in memory", "from the file"}
     assert "| in memory |" in report(results)
+
+
+@pytest.mark.slow
+def test_quick_sft_benchmark_counts_answer_tokens_of_both_variants(tmp_path: Path) -> None:
+    from benchmarks import sft as bench
+
+    model, shape, pairs = bench.sizes(quick=True)
+    section = bench.run(tmp_path, model=model, shape=shape, pairs=pairs, repeats=1)
+    variants = [s["details"][0]["variant"] for s in section.raw["samples"]]
+    assert variants == ["functional", "trl"]
+    for sample in section.raw["samples"]:
+        details = sample["details"][0]
+        assert 0 < details["answer_tokens"] < details["tokens"]  # completions only
+    assert section.goals[0].name.startswith("instruction data:")

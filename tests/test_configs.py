@@ -215,7 +215,12 @@ def _check_group(group: str, p: Plan, config: dict[str, Any], output_dir: Path) 
     component = build(p, group, **extra)
     if group == "data":
         records = list(component)
-        assert records and all(isinstance(r, str) and r.strip() for r in records)
+        if config["data"].get("prompt_field") or config["data"].get("messages_field"):
+            from codex_ml.data.examples import Chat, PromptCompletion
+
+            assert records and all(isinstance(r, PromptCompletion | Chat) for r in records)
+        else:
+            assert records and all(isinstance(r, str) and r.strip() for r in records)
     elif group == "training":
         settings = {k: v for k, v in config["training"].items() if k not in ("name", "resume")}
         assert {k: component.config()[k] for k in settings} == settings

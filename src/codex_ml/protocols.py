@@ -154,7 +154,8 @@ class Adapter(Protocol):
         ...
 
 
-#: A data loader factory returns an iterable of text records (``str``).
+#: A data loader factory returns an iterable of text records (``str``), or of instruction
+#: examples (``codex_ml.data.examples.PromptCompletion`` / ``Chat``: the token store masks them).
 DataLoader = Callable[..., Iterable[str]]
 
 #: What a metric returns when it reports several numbers at once.

@@ -17,8 +17,8 @@ from codex_ml.run.restore import resume_command
 def print_outcome(summary: dict[str, Any], run_dir: Path) -> None:
     """Status, each number once, what was skipped and why, and how to go on."""
     print(
-        f"{summary['status']}: {summary['steps']} steps, {summary['tokens_seen'] or 0:,} tokens, "
-        f"{summary['wall_seconds']:.1f}s"
+        f"{summary['status']}: {summary['steps']} steps, {summary['tokens_seen'] or 0:,} tokens"
+        f"{_loss_tokens(summary)}, {summary['wall_seconds']:.1f}s"
     )
     final = {k: v for k, v in summary["final_metrics"].items() if isinstance(v, float)}
     stale = {k: final.pop(k) for k in list(final) if k.startswith("eval_") and _stale(summary)}
@@ -54,6 +54,14 @@ def print_outcome(summary: dict[str, Any], run_dir: Path) -> None:
     if summary["status"] == "interrupted":
         print(f"  resume with: {resume_command(run_dir)}")
     print(f"run directory: {run_dir}")
+
+
+def _loss_tokens(summary: dict[str, Any]) -> str:
+    """`` (N carried the loss)`` when fewer tokens than were trained on did (instruction data)."""
+    loss_tokens = summary.get("loss_tokens")
+    if loss_tokens is None or loss_tokens == summary.get("tokens_seen"):
+        return ""
+    return f" ({loss_tokens:,} carried the loss)"
 
 
 def _best_line(best: dict[str, Any]) -> str:

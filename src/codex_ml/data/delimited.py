@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from os import PathLike
 from pathlib import Path
 
+from codex_ml.data.examples import Record, RecordShape
 from codex_ml.data.fields import field_records
 from codex_ml.data.reader import DEFAULT_MAX_RECORD_BYTES, RecordTooLargeError, read_lines
 from codex_ml.data.records import Records
@@ -27,16 +28,28 @@ def load_csv(
     skip_blank: bool = True,
     max_records: int | None = None,
     max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES,
+    prompt_field: str | None = None,
+    completion_field: str | None = None,
+    messages_field: str | None = None,
+    chat_template: str | None = None,
 ) -> Records:
-    """The ``text_field`` column of CSV files (a file, shards or a glob) with a header row."""
+    """The ``text_field`` column of CSV files (a file, shards or a glob) with a header row.
+
+    With ``prompt_field`` and ``completion_field`` (columns), or ``messages_field``
+    (a column of JSON lists), each row is an instruction example instead
+    (:mod:`codex_ml.data.examples`).
+    """
     if not isinstance(delimiter, str) or len(delimiter) != 1:
         raise ValueError(f"delimiter must be one character, got {delimiter!r}.")
+    shape = RecordShape(
+        text_field, prompt_field, completion_field, messages_field, chat_template=chat_template
+    )
     records = field_records(
         path,
-        lambda file: _file_texts(file, text_field, delimiter, encoding, max_record_bytes),
+        lambda file: _file_records(file, shape, delimiter, encoding, max_record_bytes),
         loader="csv",
         suffixes=SUFFIXES,
-        text_field=text_field,
+        text_field=shape.fields[0],
         skip_blank=skip_blank,
         max_records=max_records,
         max_record_bytes=max_record_bytes,
@@ -46,9 +59,9 @@ def load_csv(
     return records
 
 
-def _file_texts(
-    path: Path, text_field: str, delimiter: str, encoding: str, max_record_bytes: int
-) -> Iterator[str]:
+def _file_records(
+    path: Path, shape: RecordShape, delimiter: str, encoding: str, max_record_bytes: int
+) -> Iterator[Record]:
     position = {"line": 0, "offset": 0}
 
     def lines() -> Iterator[str]:
@@ -69,23 +82,29 @@ def _file_texts(
         header = next(rows, None)
         if header is None:
             return
-        if text_field not in header:
+        missing = [name for name in shape.fields if name not in header]
+        if missing:
             raise ValueError(
-                f"{path}: no column {text_field!r} in the header row; the columns are "
-                f"{', '.join(repr(h) for h in header)}. Set text_field= to the column that "
-                "holds the text (and delimiter= if the header is one long name)."
+                f"{path}, line 1: no column {missing[0]!r} in the header row ({shape.describe}); "
+                f"the columns are {', '.join(repr(h) for h in header)}. Set the setting to the "
+                "column that holds it (and delimiter= if the header is one long name)."
             )
-        column = header.index(text_field)
+        columns = [header.index(name) for name in shape.fields]
         for row in rows:
             if not row:
                 continue
-            if column >= len(row):
+            if max(columns) >= len(row):
+                column = max(columns)
                 raise ValueError(
                     f"{path}, line {position['line']}: the row has {len(row)} fields, but "
-                    f"{text_field!r} is column {column + 1} of the header. Fix the row, or the "
-                    "delimiter= if it is not a comma."
+                    f"{header[column]!r} is column {column + 1} of the header. Fix the row, or "
+                    "the delimiter= if it is not a comma."
                 )
-            yield row[column]
+            if shape.kind == "text":
+                yield row[columns[0]]
+            else:
+                where = f"{path}, line {position['line']}"
+                yield shape.read({header[c]: row[c] for c in columns}, where=where)
     except csv.Error as exc:
         if "field larger than field limit" in str(exc):
             raise RecordTooLargeError(

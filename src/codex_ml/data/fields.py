@@ -30,32 +30,41 @@ def check_text_field(text_field: object) -> str:
     return text_field
 
 
-def field_text(record: Any, text_field: str, *, where: str) -> str:
-    """``record``'s ``text_field`` (a dotted path), which must be a str."""
+def field_text(record: Any, text_field: str, *, where: str, option: str = "text_field") -> str:
+    """``record``'s ``text_field`` (a dotted path), which must be a str.
+
+    ``option`` is the setting that named the field, for messages (``prompt_field``...).
+    """
+    value = field_value(record, text_field, where=where, option=option)
+    if not isinstance(value, str):
+        raise ValueError(
+            f"{where}: {option}={text_field!r} is a {type(value).__name__}, not text. Point "
+            f"{option}= at a field that holds a string."
+        )
+    return value
+
+
+def field_value(record: Any, field: str, *, where: str, option: str = "text_field") -> Any:
+    """What ``record`` holds at ``field`` (a dotted path), of any type."""
     value = record
     walked: list[str] = []
-    for part in text_field.split("."):
+    for part in field.split("."):
         if not isinstance(value, Mapping):
             at = ".".join(walked) or "the record"
             raise ValueError(
-                f"{where}: text_field={text_field!r} goes into {at}, but that is a "
-                f"{type(value).__name__}, not an object. Point text_field= at a text field."
+                f"{where}: {option}={field!r} goes into {at}, but that is a "
+                f"{type(value).__name__}, not an object. Point {option}= at a field of the record."
             )
         if part not in value:
             at = f" in {'.'.join(walked)}" if walked else ""
             have = ", ".join(repr(k) for k in list(value)[:20]) or "none"
             raise MissingFieldError(
-                f"{where}: no field {part!r}{at} (text_field={text_field!r}); this record has "
-                f"the fields {have}. Set text_field= to the one that holds the text "
+                f"{where}: no field {part!r}{at} ({option}={field!r}); this record has "
+                f"the fields {have}. Set {option}= to the one that holds it "
                 "(a dotted path such as 'meta.body' for nested objects)."
             )
         value = value[part]
         walked.append(part)
-    if not isinstance(value, str):
-        raise ValueError(
-            f"{where}: text_field={text_field!r} is a {type(value).__name__}, not text. Point "
-            "text_field= at a field that holds a string."
-        )
     return value
 
 

@@ -16,8 +16,8 @@ from os import PathLike
 from pathlib import Path
 from typing import Any
 
+from codex_ml.data.examples import Record, RecordShape, record_texts
 from codex_ml.data.extras import require
-from codex_ml.data.fields import check_text_field, field_text
 from codex_ml.data.reader import (
     DEFAULT_MAX_RECORD_BYTES,
     RecordTooLargeError,
@@ -49,9 +49,19 @@ def load_hf_dataset(
     skip_blank: bool = True,
     max_records: int | None = None,
     max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES,
+    prompt_field: str | None = None,
+    completion_field: str | None = None,
+    messages_field: str | None = None,
+    chat_template: str | None = None,
 ) -> Records:
-    """``text_field`` of a local ``datasets`` dataset (``save_to_disk`` folder or data files)."""
-    check_text_field(text_field)
+    """``text_field`` of a local ``datasets`` dataset (``save_to_disk`` folder or data files).
+
+    With ``prompt_field`` and ``completion_field``, or ``messages_field``, each
+    row is an instruction example instead (:mod:`codex_ml.data.examples`).
+    """
+    shape = RecordShape(
+        text_field, prompt_field, completion_field, messages_field, chat_template=chat_template
+    )
     check_max_record_bytes(max_record_bytes)
     check_max_records(max_records)
     if format is not None and format not in set(BUILDERS.values()):
@@ -72,11 +82,11 @@ def load_hf_dataset(
         def rows() -> Iterator[dict[str, Any]]:
             return _file_rows(files, builder, split)
 
-    def texts() -> Iterator[str]:
+    def texts() -> Iterator[Record]:
         for index, row in enumerate(rows()):
             where = f"{path} ({split} split), row {index + 1:,}"
-            text = field_text(row, text_field, where=where)
-            if len(text) > max_record_bytes:
+            text = shape.read(row, where=where)
+            if sum(map(len, record_texts(text))) > max_record_bytes:
                 raise RecordTooLargeError(Path(path), 0, max_record_bytes, f"row {index + 1:,}")
             yield text
 
@@ -86,7 +96,7 @@ def load_hf_dataset(
         loader="hf-datasets",
         skip_blank=skip_blank,
         max_records=max_records,
-        empty=lambda: f" (no non-blank {text_field!r})",
+        empty=lambda: f" (no non-blank {shape.fields[0]!r})",
     )
 
 

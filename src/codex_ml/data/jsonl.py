@@ -12,7 +12,8 @@ from collections.abc import Iterator
 from os import PathLike
 from pathlib import Path
 
-from codex_ml.data.fields import field_records, field_text
+from codex_ml.data.examples import Record, RecordShape, record_texts
+from codex_ml.data.fields import field_records
 from codex_ml.data.reader import DEFAULT_MAX_RECORD_BYTES, read_lines
 from codex_ml.data.records import Records
 
@@ -38,21 +39,32 @@ def load_jsonl(
     skip_blank: bool = True,
     max_records: int | None = None,
     max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES,
+    prompt_field: str | None = None,
+    completion_field: str | None = None,
+    messages_field: str | None = None,
+    chat_template: str | None = None,
 ) -> Records:
-    """``text_field`` of each JSON object in JSON Lines files (a file, shards or a glob)."""
+    """``text_field`` of each JSON object in JSON Lines files (a file, shards or a glob).
+
+    With ``prompt_field`` and ``completion_field``, or ``messages_field``, each
+    object is an instruction example instead (:mod:`codex_ml.data.examples`).
+    """
+    shape = RecordShape(
+        text_field, prompt_field, completion_field, messages_field, chat_template=chat_template
+    )
     return field_records(
         path,
-        lambda file: _file_texts(file, text_field, max_record_bytes),
+        lambda file: _file_records(file, shape, max_record_bytes),
         loader="jsonl",
         suffixes=SUFFIXES,
-        text_field=text_field,
+        text_field=shape.fields[0],
         skip_blank=skip_blank,
         max_records=max_records,
         max_record_bytes=max_record_bytes,
     )
 
 
-def _file_texts(path: Path, text_field: str, max_record_bytes: int) -> Iterator[str]:
+def _file_records(path: Path, shape: RecordShape, max_record_bytes: int) -> Iterator[Record]:
     # Blank lines between objects are common and harmless (and skipped in bulk).
     for number, _, raw in read_lines(path, max_record_bytes=max_record_bytes, skip_blank=True):
         if not raw.strip():
@@ -71,10 +83,11 @@ def _file_texts(path: Path, text_field: str, max_record_bytes: int) -> Iterator[
             ) from None
         if not isinstance(record, dict):
             raise JSONLineError(path, number, f"a JSON {type(record).__name__}, not an object")
-        text = field_text(record, text_field, where=f"{path}, line {number}")
+        read = shape.read(record, where=f"{path}, line {number}")
         if b"\\u" in raw:  # only an escape can make a lone surrogate
-            _refuse_lone_surrogate(path, number, text)
-        yield text
+            for text in record_texts(read):
+                _refuse_lone_surrogate(path, number, text)
+        yield read
 
 
 def _refuse_lone_surrogate(path: Path, number: int, text: str) -> None:

@@ -140,7 +140,7 @@ def limited(
     def read() -> Iterator[str]:
         count = 0
         for text in texts():
-            if skip_blank and not text.strip():
+            if skip_blank and isinstance(text, str) and not text.strip():
                 continue
             yield text
             count += 1

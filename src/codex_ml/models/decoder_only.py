@@ -12,6 +12,12 @@ labels at padded positions are ignored by the loss. Positions count from the
 first column, so only right padding gives positions identical to the unpadded
 sequence.
 
+Packed examples: ``position_ids`` (``(B, T)``, restarting at 0 where a new
+example begins, as Hugging Face models take them) give each token its position
+in its own example, and attention a block-diagonal causal mask, so nothing is
+carried across an example boundary; without them, positions count from the
+first column and attention takes the fused ``is_causal`` path.
+
 Generation: ``forward(..., cache=model.new_cache(B))`` keeps each layer's keys
 and values in a :class:`KVCache`, so that every new token costs one
 position's work instead of a rerun of the whole sequence.
@@ -103,11 +109,17 @@ class Rotary(nn.Module):
         self.register_buffer("cos", angles.cos(), persistent=False)
         self.register_buffer("sin", angles.sin(), persistent=False)
 
-    def forward(self, x: torch.Tensor, start: int = 0) -> torch.Tensor:
-        # x: (B, nh, T, hd) at positions start..start+T-1. Rotate in float32: bf16
-        # angles lose the small frequencies.
-        T = x.size(-2)
-        cos, sin = self.cos[start : start + T].float(), self.sin[start : start + T].float()
+    def forward(
+        self, x: torch.Tensor, start: int = 0, positions: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        # x: (B, nh, T, hd) at positions start..start+T-1, or at `positions` (B, T). Rotate in
+        # float32: bf16 angles lose the small frequencies.
+        if positions is not None:
+            cos, sin = self.cos[positions].unsqueeze(1), self.sin[positions].unsqueeze(1)
+        else:
+            T = x.size(-2)
+            cos, sin = self.cos[start : start + T], self.sin[start : start + T]
+        cos, sin = cos.float(), sin.float()
         x1, x2 = x.float().chunk(2, dim=-1)
         rotated = torch.cat((x1 * cos - x2 * sin, x1 * sin + x2 * cos), dim=-1)
         return rotated.to(x.dtype)
@@ -179,6 +191,7 @@ class CausalSelfAttention(nn.Module):
         attn_mask: torch.Tensor | None,
         cache: KVCache | None = None,
         layer: int = 0,
+        positions: torch.Tensor | None = None,
     ) -> torch.Tensor:
         B, T, C = x.shape
         start = 0 if cache is None else cache.length
@@ -186,7 +199,7 @@ class CausalSelfAttention(nn.Module):
         # (B, T, C) -> (B, nh, T, hd)
         q, k, v = (t.view(B, T, self.n_head, C // self.n_head).transpose(1, 2) for t in (q, k, v))
         if self.rotary is not None:
-            q, k = self.rotary(q, start), self.rotary(k, start)
+            q, k = self.rotary(q, start, positions), self.rotary(k, start, positions)
         if cache is not None:
             k, v = cache.append(layer, k, v)  # (B, nh, start + T, hd)
         dropout_p = self.dropout if self.training else 0.0
@@ -240,8 +253,9 @@ class Block(nn.Module):
         attn_mask: torch.Tensor | None,
         cache: KVCache | None = None,
         layer: int = 0,
+        positions: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        x = x + self.attn(self.ln_1(x), attn_mask, cache, layer)
+        x = x + self.attn(self.ln_1(x), attn_mask, cache, layer, positions)
         return x + self.mlp(self.ln_2(x))
 
 
@@ -294,12 +308,14 @@ class DecoderOnlyLM(nn.Module):
         attention_mask: torch.Tensor | None = None,
         labels: torch.Tensor | None = None,
         cache: KVCache | None = None,
+        position_ids: torch.Tensor | None = None,
     ) -> CausalLMOutput:
         """Logits of every position; with ``cache``, ``input_ids`` continue the cached tokens.
 
         A cache (from :meth:`new_cache`) is filled as a side effect: after the
         call it also holds ``input_ids``. Padding masks are for whole sequences
-        only, so ``attention_mask`` and ``cache`` do not mix.
+        only, so ``attention_mask`` and ``cache`` do not mix. ``position_ids``
+        (packed examples, see the module docstring) do not mix with a cache either.
         """
         seq_len = input_ids.size(1)
         start = 0 if cache is None else cache.length
@@ -313,19 +329,28 @@ class DecoderOnlyLM(nn.Module):
                 "A padded batch (attention_mask with zeros) cannot be run with a KV cache; "
                 "generate from unpadded prompts, or run without the cache."
             )
+        if position_ids is not None and cache is not None:
+            raise ValueError("position_ids (packed examples) cannot be run with a KV cache.")
         x = self.wte(input_ids)  # (B, T, C)
         if self.wpe is not None:
-            x = x + self.wpe(torch.arange(start, start + seq_len, device=input_ids.device))
+            at = position_ids
+            if at is None:
+                at = torch.arange(start, start + seq_len, device=input_ids.device)
+            x = x + self.wpe(at)
         x = self.drop(x)
         attn_mask = None if cache is not None else padding_attention_mask(attention_mask, seq_len)
+        if position_ids is not None:
+            attn_mask = packed_attention_mask(position_ids, attn_mask)
         recompute = self.activation_checkpointing and self.training and torch.is_grad_enabled()
         for layer, block in enumerate(self.blocks):
             if recompute and cache is None:
                 # Only the block's input is kept; the backward pass runs it again (with
                 # the same dropout: the checkpoint replays the random state).
-                x = checkpoint(block, x, attn_mask, **self.checkpoint_options)
+                x = checkpoint(
+                    block, x, attn_mask, None, layer, position_ids, **self.checkpoint_options
+                )
             else:
-                x = block(x, attn_mask, cache, layer)
+                x = block(x, attn_mask, cache, layer, position_ids)
         if cache is not None:
             cache.length += seq_len
         logits = self.lm_head(self.ln_f(x))  # (B, T, V)
@@ -417,6 +442,24 @@ def padding_attention_mask(attention_mask: torch.Tensor | None, T: int) -> torch
     causal = torch.ones(T, T, dtype=torch.bool, device=device).tril()
     keys = attention_mask.bool()[:, None, None, :]  # (B, 1, 1, T)
     return (causal & keys) | torch.eye(T, dtype=torch.bool, device=device)  # (B, 1, T, T)
+
+
+def packed_attention_mask(
+    position_ids: torch.Tensor, attn_mask: torch.Tensor | None = None
+) -> torch.Tensor:
+    """Causal attention kept inside each example: ``(B, 1, T, T)``, True where a query may look.
+
+    A new example begins wherever a position does not follow the one before
+    (the rule ``transformers`` uses for packed ``position_ids``). ``attn_mask``
+    (a padding mask) is applied as well.
+    """
+    T = position_ids.shape[1]
+    step = torch.diff(position_ids, dim=1, prepend=position_ids[:, :1] - 1)
+    example = (step != 1).cumsum(dim=1)  # (B, T): which example each token is in
+    same = example[:, :, None] == example[:, None, :]
+    causal = torch.ones(T, T, dtype=torch.bool, device=position_ids.device).tril()
+    mask = (same & causal).unsqueeze(1)
+    return mask if attn_mask is None else mask & attn_mask
 
 
 def causal_lm_loss(

@@ -101,7 +101,9 @@ def held_out_split(
     read references: the first ones the store kept, or all of the other data).
     """
     if any(o.lstrip("+~").startswith("data") for o in overrides):
-        records = [str(record) for record in build(p, "data")]
+        from codex_ml.data.chat import record_text
+
+        records = [record_text(r) for r in build(p, "data")]  # instruction examples as text
         return (HeldOut.of_texts(tokenizer, records) if records else None), records
     import sys
 

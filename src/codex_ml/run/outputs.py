@@ -43,6 +43,8 @@ RUN_FILES = (
     CHECKPOINTS_DIR,
 )
 LOG_FIELDS = ("event", "step", "loss", "lr", "tokens_per_s", "elapsed", "tokens_seen")
+#: ... and, for instruction data, the tokens that carried the loss.
+LOG_FIELDS += ("loss_tokens_seen", "loss_tokens_per_s")
 
 
 def write_json(path: Path, data: Any) -> None:

@@ -46,6 +46,8 @@ class Prepared:
 
     def as_dict(self) -> dict[str, Any]:
         """What ``codex-ml prepare --json`` prints and ``summary.json`` records."""
+        from codex_ml.data.store.layout import SPLITS
+
         store = self.store
         return {
             "path": str(store.path),
@@ -57,6 +59,7 @@ class Prepared:
             "tokens": {s: store.tokens(s) for s in ("train", "eval")},
             "records": {s: store.records(s) for s in ("train", "eval")},
             "skipped_files": dict(store.header.get("skipped_files") or {}),
+            **({"loss_tokens": {s: store.loss_tokens(s) for s in SPLITS}} if store.masked else {}),
         }
 
 
@@ -131,9 +134,11 @@ class TrainingCorpus:
     records: Callable[[], Iterable[tuple[bool, str]]]  # (held_out, text) pairs
 
     def __iter__(self) -> Iterator[str]:
-        for held_out, text in self.records():
+        from codex_ml.data.chat import record_text
+
+        for held_out, record in self.records():
             if not held_out:
-                yield text
+                yield record_text(record)  # instruction examples as their text
 
 
 def training_corpus(source: DataSource) -> TrainingCorpus:
@@ -165,6 +170,9 @@ def _request(source: DataSource, tokenizer: Any) -> _Request:
         "data": split.data,
         "split": split.settings,
     }
+    template = _chat_template(source, tokenizer)
+    if template is not None:  # chats rendered by it: their ids depend on it too
+        meta["chat_template"] = template
     fingerprint = digest(meta)
 
     def records() -> Iterator[tuple[bool, str]]:
@@ -224,6 +232,18 @@ def skipped_files(*sources: Any) -> dict[str, int]:
     from codex_ml.data.sources import add_counts
 
     return add_counts(*(getattr(source, "skipped", None) or {} for source in sources))
+
+
+def _chat_template(source: DataSource, tokenizer: Any) -> str | None:
+    """A digest of the tokenizer's chat template when the data's chats are rendered by it."""
+    from codex_ml.data.chat import chat_template_identity
+    from codex_ml.data.store.fingerprint import digest
+
+    kwargs = source.loader.kwargs
+    if not kwargs.get("messages_field") or kwargs.get("chat_template") is not None:
+        return None
+    identity = chat_template_identity(tokenizer)
+    return None if identity is None else digest(identity)
 
 
 def _data_fingerprint(spec: ComponentSpec, records: Any, path: str | None = None) -> dict[str, Any]:

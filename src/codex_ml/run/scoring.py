@@ -151,7 +151,7 @@ def _score_held_out(
     settings: Mapping[str, Any],
 ) -> HeldOutScore | None:
     """The held-out split scored (None when nothing is held out)."""
-    if held_out is None or held_out.tokens == 0:
+    if held_out is None or held_out.target_tokens == 0:
         return None
     cap = settings.get("eval_max_tokens")
     return score_held_out(

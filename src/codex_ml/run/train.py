@@ -182,6 +182,7 @@ def run_data(plan: Plan, tokenizer: Any, process: Process, *, progress: bool) ->
     (the functional trainer does); any other trainer keeps getting lists of
     text records, split by the same rule, since it may rely on them.
     """
+    from codex_ml.data.chat import record_text
     from codex_ml.data.store import TokenSplit
 
     if not getattr(plan.factory("training"), "reads_token_ids", False):
@@ -198,7 +199,8 @@ def run_data(plan: Plan, tokenizer: Any, process: Process, *, progress: bool) ->
             "skipped_files": skipped_files(loaded),
         }
         scored = HeldOut.of_texts(tokenizer, held_out) if held_out else None
-        return RunData(train, held_out or None, scored, held_out, counts)
+        texts = [record_text(record) for record in held_out]  # instruction examples as text
+        return RunData(train, held_out or None, scored, texts, counts)
     prepared = prepare(data_source(plan), tokenizer, process=process, progress=progress)
     store = prepared.store
     records = {split: store.records(split) for split in ("train", "eval")}
@@ -377,6 +379,7 @@ def summarise(
         "reward": report.get("reward"),
         "steps": result.steps,
         "tokens_seen": result.tokens_seen,
+        "loss_tokens": result.loss_tokens,  # targets that carried the loss (fewer: instructions)
         "parameters": count_parameters(parts.model),
         "trainable_parameters": count_parameters(parts.model, trainable_only=True),
         "train_seconds": result.wall_time,

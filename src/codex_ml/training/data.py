@@ -20,35 +20,67 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 
 #: A store whose ids take at most this many bytes as int64 is copied whole to a CUDA device.
 RESIDENT_BYTES = 256 << 20
+#: The target of a position that carries no loss (a prompt token, padding): the loss skips it.
+IGNORE_INDEX = -100
+
+
+class Batch(NamedTuple):
+    """One batch: inputs, next-token targets (``IGNORE_INDEX`` where no loss), and positions.
+
+    ``positions`` (``(batch, block)``, or None) restart at 0 where a block holds
+    a new example (packed instruction data, ``codex_ml.training.examples``):
+    the model is given them as ``position_ids``, which keeps attention and
+    positions inside each example. None is the plain causal case.
+    """
+
+    inputs: torch.Tensor
+    targets: torch.Tensor
+    positions: torch.Tensor | None = None
+
+    def model_inputs(self) -> dict[str, torch.Tensor]:
+        """The keyword arguments of the model's forward pass."""
+        if self.positions is None:
+            return {"input_ids": self.inputs}
+        return {"input_ids": self.inputs, "position_ids": self.positions}
+
+    def to(self, device: torch.device, *, non_blocking: bool = False) -> Batch:
+        moved = [None if t is None else t.to(device, non_blocking=non_blocking) for t in self]
+        return Batch(*moved)
 
 
 @dataclass(frozen=True)
 class Blocks:
-    """Packed inputs and their next-token targets, both ``(n_blocks, block_size)``."""
+    """Packed inputs and their next-token targets, both ``(n_blocks, block_size)``.
+
+    ``positions``: each input's position in its example, for blocks of packed
+    instruction examples (see :class:`Batch`); None for text.
+    """
 
     inputs: torch.Tensor
     targets: torch.Tensor
+    positions: torch.Tensor | None = None
 
     def __len__(self) -> int:
         return self.inputs.shape[0]
 
     def to(self, device: torch.device) -> Blocks:
-        return Blocks(self.inputs.to(device), self.targets.to(device))
+        return Blocks(*Batch(self.inputs, self.targets, self.positions).to(device))
 
     @property
     def index_device(self) -> torch.device:
         """Where block indices are drawn: beside the blocks."""
         return self.inputs.device
 
-    def take(self, index: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """``(inputs, targets)`` of the blocks at ``index``."""
-        return self.inputs[index], self.targets[index]
+    def take(self, index: torch.Tensor) -> Batch:
+        """The batch of the blocks at ``index``."""
+        positions = None if self.positions is None else self.positions[index]
+        return Batch(self.inputs[index], self.targets[index], positions)
 
 
 def encode_records(tokenizer: Any, records: Iterable[str], *, name: str) -> list[int]:
@@ -125,7 +157,7 @@ class TokenBlocks:
             ids = torch.from_numpy(np.asarray(ids, dtype=np.int64)).to(device)
         return TokenBlocks(ids, self.block_size, name=self.name, device=device)
 
-    def take(self, index: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def take(self, index: torch.Tensor) -> Batch:
         """``(inputs, targets)`` of the blocks at ``index``, each ``(len(index), block_size)``."""
         positions = index.unsqueeze(1) * self.block_size + self._span
         if self.resident:
@@ -138,7 +170,7 @@ class TokenBlocks:
                 rows = rows.pin_memory().to(self.device, non_blocking=True)
             else:
                 rows = rows.to(self.device)
-        return rows[:, :-1], rows[:, 1:]
+        return Batch(rows[:, :-1], rows[:, 1:])
 
     def head(self, n_blocks: int) -> Blocks:
         """The first ``n_blocks`` blocks (or all, if fewer) as packed tensors on ``device``."""
@@ -176,18 +208,22 @@ class BatchSampler:
     Under data parallelism every rank draws the indices for the whole world and
     keeps its own slice: ranks see different blocks while their generators stay
     in the same state, so one saved state resumes them all.
+
+    For blocks whose targets skip positions (``masked`` instruction data),
+    ``loss_tokens`` counts the targets drawn that carry the loss, on the
+    device (read back only when the trainer logs).
     """
 
     def __init__(
         self,
-        blocks: Blocks | TokenBlocks,
+        blocks: Blocks | TokenBlocks | Any,  # or ExampleBlocks (training/examples.py)
         *,
         batch_size: int,
         seed: int,
         rank: int = 0,
         world_size: int = 1,
     ) -> None:
-        self.blocks: Blocks | TokenBlocks = blocks
+        self.blocks: Blocks | TokenBlocks | Any = blocks
         device = blocks.index_device
         # A generator beside the ids: drawing indices never waits on the host for resident ids.
         self.generator: torch.Generator = torch.Generator(device=device)
@@ -195,13 +231,19 @@ class BatchSampler:
         self._draw = (batch_size * world_size,)
         self._mine = slice(rank * batch_size, (rank + 1) * batch_size)
         self._device = device
+        self.masked: bool = bool(getattr(blocks, "masked", False))
+        self.loss_tokens: torch.Tensor = torch.zeros((), dtype=torch.long)
 
-    def next_batch(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """``(inputs, targets)``, each ``(batch_size, block_size)``."""
+    def next_batch(self) -> Batch:
+        """``(inputs, targets, positions)``, each ``(batch_size, block_size)`` (or None)."""
         index = torch.randint(
             len(self.blocks), self._draw, generator=self.generator, device=self._device
         )[self._mine]
-        return self.blocks.take(index)
+        batch = self.blocks.take(index)
+        if self.masked:
+            counted = (batch.targets != IGNORE_INDEX).sum()
+            self.loss_tokens = self.loss_tokens.to(counted.device) + counted
+        return batch
 
     def state_dict(self) -> dict[str, torch.Tensor]:
         return {"generator": self.generator.get_state()}

@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from codex_ml.training.data import Blocks
+from codex_ml.training.data import IGNORE_INDEX, Batch, Blocks
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,25 +32,26 @@ class EvalBatch:
 
     @property
     def tokens(self) -> int:
-        """Target positions in the batch: the weight of its mean loss in a running total."""
-        return self.targets.numel()
+        """Targets that carry the loss (all, but for instruction data's ``IGNORE_INDEX``): the
+        weight of the batch's mean loss in a running total."""
+        return int((self.targets != IGNORE_INDEX).sum())
 
     def token_nlls(self) -> torch.Tensor:
-        """Each position's negative log-likelihood (natural log, float32), flattened."""
-        return F.cross_entropy(
-            self.logits.float().flatten(0, 1), self.targets.flatten(), reduction="none"
-        )
+        """Each scored position's negative log-likelihood (natural log, float32), flattened."""
+        targets = self.targets.flatten()
+        nlls = F.cross_entropy(self.logits.float().flatten(0, 1), targets, reduction="none")
+        return nlls[targets != IGNORE_INDEX]
 
 
-def block_batches(
-    blocks: Blocks, *, batch_size: int, max_batches: int
-) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-    """``(inputs, targets)`` of the first ``max_batches`` batches of ``blocks``, in order.
+def block_batches(blocks: Blocks, *, batch_size: int, max_batches: int) -> Iterator[Batch]:
+    """The first ``max_batches`` batches of ``blocks``, in order.
 
     The same tokens at every evaluation, and no random state is consumed.
     """
     for start in range(0, min(len(blocks), batch_size * max_batches), batch_size):
-        yield blocks.inputs[start : start + batch_size], blocks.targets[start : start + batch_size]
+        rows = slice(start, start + batch_size)
+        positions = None if blocks.positions is None else blocks.positions[rows]
+        yield Batch(blocks.inputs[rows], blocks.targets[rows], positions)
 
 
 def stream_batches(
@@ -97,12 +98,15 @@ def _window(ids: Any, start: int, stop: int, first_input: int, np: Any) -> torch
 
 def eval_batches(
     model: nn.Module,
-    batches: Iterable[tuple[torch.Tensor, torch.Tensor]],
+    batches: Iterable[tuple[torch.Tensor, ...]],
     *,
     autocast: AbstractContextManager[Any] | None = None,
     device: torch.device | None = None,
 ) -> Iterator[EvalBatch]:
     """The model's logits for each batch, computed in eval mode without gradients.
+
+    A batch is ``(inputs, targets)`` or a :class:`~codex_ml.training.data.Batch`
+    (whose ``positions``, when present, go to the model as ``position_ids``).
 
     ``device``: where each batch is moved before the forward pass (``None``: left
     where it is). ``autocast`` wraps the forward pass only. The model's train
@@ -112,11 +116,12 @@ def eval_batches(
     was_training = model.training
     model.eval()
     try:
-        for inputs, targets in batches:
+        for given in batches:
+            batch = Batch(*given)
             if device is not None:
-                inputs, targets = inputs.to(device), targets.to(device)
+                batch = batch.to(device)
             with torch.no_grad(), autocast:
-                logits = model(input_ids=inputs).logits
-            yield EvalBatch(logits, targets)
+                logits = model(**batch.model_inputs()).logits
+            yield EvalBatch(logits, batch.targets)
     finally:
         model.train(was_training)

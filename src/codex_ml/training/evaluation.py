@@ -43,15 +43,18 @@ def evaluate(
     tokens = 0
     batches = block_batches(blocks, batch_size=batch_size, max_batches=max_batches)
     for batch in eval_batches(model, batches, autocast=autocast):
+        scored = batch.tokens  # targets that carry the loss: fewer for instruction data
+        if not scored:
+            continue
         # Batches can differ in size (the last one), so weight by token count.
-        nll_sum += math.log(_perplexity(batch.logits, batch.targets)) * batch.tokens
-        correct += _token_accuracy(batch.logits, batch.targets) * batch.tokens
-        tokens += batch.tokens
-    loss = nll_sum / tokens
+        nll_sum += math.log(_perplexity(batch.logits, batch.targets)) * scored
+        correct += _token_accuracy(batch.logits, batch.targets) * scored
+        tokens += scored
+    loss = nll_sum / tokens if tokens else math.nan
     return {
         "eval_loss": loss,
         "eval_ppl": _exp(loss),
-        "eval_accuracy@token": correct / tokens,
+        "eval_accuracy@token": correct / tokens if tokens else math.nan,
         "eval_tokens": tokens,
     }
 

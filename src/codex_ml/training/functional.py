@@ -39,10 +39,11 @@ from codex_ml.training.checkpoint import (
     restore_rng_state,
     save_checkpoint,
 )
-from codex_ml.training.data import BatchSampler, Blocks, TokenBlocks, as_blocks
+from codex_ml.training.data import IGNORE_INDEX, BatchSampler, Blocks, TokenBlocks
 from codex_ml.training.distributed import World, distributed_world, gradient_sync
 from codex_ml.training.errors import StopTraining, TrainingDivergedError
 from codex_ml.training.evaluation import EVAL_METRICS, evaluate
+from codex_ml.training.examples import ExampleBlocks, packed_examples, training_blocks
 from codex_ml.training.interrupt import GracefulInterrupt, stop_notice
 from codex_ml.training.keep_best import BestEvaluation, check_keep_best
 from codex_ml.training.optim import adamw, optimizer_for, set_lr
@@ -92,6 +93,7 @@ class FunctionalTrainer:
     precision: str = "auto"  # "auto" (bf16 on CUDA, fp32 on CPU), "fp32", "bf16", "fp16" (CUDA)
     compile: bool = False  # torch.compile the training step (checkpoints stay uncompiled)
     activation_checkpointing: bool = False  # recompute block activations in backward: less memory
+    packing: bool | None = None  # instruction data: examples packed per block (None: true)
     strategy: str = "ddp"  # under torchrun: "ddp" (replicas) or "fsdp" (sharded, FSDP2)
     num_threads: int | None = None  # torch CPU threads during the run; None: unchanged
     output_dir: str | None = None  # where checkpoints go; None: nothing is written
@@ -127,17 +129,23 @@ class FunctionalTrainer:
             device = world.device(device)
             self._check_evaluated(eval_data)
             torch.manual_seed(self.seed)  # dropout; every rank alike, as the model was
-            train_blocks = as_blocks(tokenizer, train_data, self.block_size, name="train_data")
+            train_blocks = self._blocks(tokenizer, train_data, "train_data")
             eval_blocks = (
                 None
                 if eval_data is None
                 # Evaluation reads only its first batches: only those are materialised.
-                else as_blocks(tokenizer, eval_data, self.block_size, name="eval_data")
+                else self._blocks(tokenizer, eval_data, "eval_data")
                 .place(device)
                 .head(self.batch_size * self.eval_max_batches)
             )
-            run = _Run(self, model, train_blocks.place(device), world, device, callbacks, started)
-            return run.train(eval_blocks, interrupt)
+            with packed_examples(model, train_blocks):
+                run = _Run(
+                    self, model, train_blocks.place(device), world, device, callbacks, started
+                )
+                return run.train(eval_blocks, interrupt)
+
+    def _blocks(self, tokenizer: Any, data: Any, name: str) -> TokenBlocks | ExampleBlocks:
+        return training_blocks(tokenizer, data, self.block_size, name=name, packing=self.packing)
 
     def _check_evaluated(self, eval_data: Any) -> None:
         if self.keep_best is not None and eval_data is None:
@@ -198,6 +206,8 @@ def _validate(trainer: FunctionalTrainer) -> None:
     for name in ("compile", "activation_checkpointing"):
         if not isinstance(getattr(trainer, name), bool):
             raise ValueError(f"{name}={getattr(trainer, name)!r} must be true or false.")
+    if trainer.packing is not None and not isinstance(trainer.packing, bool):
+        raise ValueError(f"packing={trainer.packing!r} must be true, false or null.")
     if trainer.strategy not in STRATEGIES:
         raise ValueError(f"strategy={trainer.strategy!r} must be one of {', '.join(STRATEGIES)}.")
     device = resolve_device(trainer.device)  # raises a ValueError naming device=...
@@ -232,11 +242,11 @@ def train_step(
     """
     step_loss = None
     for micro in range(accum_steps):
-        inputs, targets = sampler.next_batch()
+        batch = sampler.next_batch()
         with gradient_sync(model, sync=micro == accum_steps - 1):
             with autocast:
-                logits = model(input_ids=inputs).logits
-                loss = F.cross_entropy(logits.flatten(0, 1), targets.flatten())
+                logits = model(**batch.model_inputs()).logits
+                loss = token_loss(logits, batch.targets, masked=sampler.masked)
             if accum_steps > 1:  # the step's gradient is the mean over its micro-batches
                 loss = loss / accum_steps
             (loss if scaler is None else scaler.scale(loss)).backward()
@@ -254,6 +264,18 @@ def train_step(
     return step_loss
 
 
+def token_loss(logits: torch.Tensor, targets: torch.Tensor, *, masked: bool) -> torch.Tensor:
+    """Mean next-token cross-entropy over the targets that carry the loss.
+
+    ``masked`` targets (instruction data) skip ``IGNORE_INDEX``; a batch in which
+    no target carries the loss has loss 0 (no gradient), not NaN.
+    """
+    if not masked:
+        return F.cross_entropy(logits.flatten(0, 1), targets.flatten())
+    total = F.cross_entropy(logits.flatten(0, 1), targets.flatten(), reduction="sum")
+    return total / (targets != IGNORE_INDEX).sum().clamp(min=1)
+
+
 class _Run:
     """The objects and counters of one call to the trainer."""
 
@@ -261,7 +283,7 @@ class _Run:
         self,
         trainer: FunctionalTrainer,
         model: nn.Module,
-        train_blocks: TokenBlocks,
+        train_blocks: TokenBlocks | ExampleBlocks,
         world: World,
         device: torch.device,
         callbacks: Sequence[Callback],
@@ -298,6 +320,8 @@ class _Run:
         )
         self.step = 0
         self.tokens_seen = 0
+        self.loss_tokens_before = 0  # tokens that carried the loss before a resume (all ranks)
+        self.last_loss_tokens = 0  # ... and so far, as last counted
         self.tokens_per_step = (
             trainer.batch_size * trainer.block_size * trainer.grad_accum_steps * world.size
         )
@@ -323,7 +347,7 @@ class _Run:
             self._evaluate(eval_blocks)  # the starting point of the eval curve
 
         first_step = self.step + 1
-        window = _Window(self.step, self.tokens_seen, self.device)
+        window = _Window(self.step, self.tokens_seen, self.device, self.loss_tokens())
         interrupted = stopped = False
         stop_code = 0  # the signal (or stop request) that ended the run, agreed by all ranks
         while self.step < t.max_steps:
@@ -374,7 +398,7 @@ class _Run:
                 break
             # Evaluating and saving are not training: keep them out of tokens_per_s.
             if log_now:
-                window = _Window(self.step, self.tokens_seen, self.device)
+                window = _Window(self.step, self.tokens_seen, self.device, self.last_loss_tokens)
             else:
                 window.started += time.perf_counter() - paused
 
@@ -384,6 +408,7 @@ class _Run:
             if t.output_dir is not None and (self.saved_at != self.step or self.best_unsaved):
                 self._save()
         self.placed.gather(self.step)  # the caller's model holds the trained weights
+        loss_tokens = self.loss_tokens()
         return TrainResult(
             history=self.history,
             final_metrics=self.metrics,
@@ -397,6 +422,7 @@ class _Run:
             stopped=stopped,
             stop_reason=self._stop_reason() if stopped else None,
             best=self.best.summary() if self.best is not None else None,
+            loss_tokens=loss_tokens,
         )
 
     # --- what happens at log, eval and checkpoint steps ------------------------
@@ -413,23 +439,38 @@ class _Run:
                 last_checkpoint=self.checkpoint,
                 since_step=window.start_step,
             )
+        loss_tokens = self.loss_tokens()
         now = time.perf_counter()
         if self.first_loss is None:
             self.first_loss = loss
         self.metrics["train_loss"] = loss
-        self._report(
-            {
-                "event": "log",
-                "step": self.step,
-                "loss": loss,
-                "lr": lr,
-                "tokens_per_s": (self.tokens_seen - window.start_tokens) / (now - window.started),
-                "elapsed": now - self.started,
-                "tokens_seen": self.tokens_seen,
-                "max_steps": self.trainer.max_steps,
-            },
-            keep=True,
-        )
+        record = {
+            "event": "log",
+            "step": self.step,
+            "loss": loss,
+            "lr": lr,
+            "tokens_per_s": (self.tokens_seen - window.start_tokens) / (now - window.started),
+            "elapsed": now - self.started,
+            "tokens_seen": self.tokens_seen,
+            "max_steps": self.trainer.max_steps,
+        }
+        if self.sampler.masked:  # instruction data: not every token carries the loss
+            seconds = now - window.started
+            record["loss_tokens_seen"] = loss_tokens
+            record["loss_tokens_per_s"] = (loss_tokens - window.start_loss_tokens) / seconds
+        self._report(record, keep=True)
+
+    def loss_tokens(self) -> int:
+        """Targets that carried the loss so far, over all ranks (every rank calls this together).
+
+        Every target does for text; for instruction data, the sampler counts them.
+        """
+        if not self.sampler.masked:
+            self.last_loss_tokens = self.tokens_seen
+        else:
+            counted = self.world.all_sum(self.sampler.loss_tokens.to(self.device).clone())
+            self.last_loss_tokens = self.loss_tokens_before + int(counted.item())
+        return self.last_loss_tokens
 
     def _eval_due(self) -> bool:
         every = self.trainer.eval_every
@@ -461,11 +502,13 @@ class _Run:
         # Under FSDP every process takes part in gathering the weights and optimizer state.
         self.placed.gather(self.step)
         optimizer_state = self.placed.optimizer_state(self.optimizer)
+        loss_tokens = self.loss_tokens()  # every rank: a sum over them
         if not self.world.is_main:
             return
         state = {
             "step": self.step,
             "tokens_seen": self.tokens_seen,
+            "loss_tokens_seen": loss_tokens,
             "optimizer": optimizer_state,
             # The schedule is a function of the step: the step above is all of its state.
             "sampler": self.sampler.state_dict(),
@@ -497,6 +540,7 @@ class _Run:
             self.scaler.load_state_dict(state["scaler"])
         self.step = int(state["step"])
         self.tokens_seen = int(state["tokens_seen"])
+        self.loss_tokens_before = int(state.get("loss_tokens_seen", 0))
         if not self.sampler.load_state_dict(state["sampler"]):
             warnings.warn(
                 f"{loaded.path} was saved on another kind of device ({self.device.type} now); "
@@ -534,6 +578,7 @@ class _Window:
     start_step: int
     start_tokens: int
     device: torch.device
+    start_loss_tokens: int = 0
     loss_sum: torch.Tensor = field(init=False)
     started: float = field(init=False)
 

@@ -32,6 +32,7 @@ class TrainResult:
     stopped: bool = False  # ended early by a callback's StopTraining (after saving)
     stop_reason: str | None = None  # the StopTraining message, when stopped
     best: dict[str, Any] | None = None  # keep_best: metric, mode, value, step, checkpoint
+    loss_tokens: int | None = None  # targets that carried the loss (of instruction data: fewer)
 
     @classmethod
     def of(cls, result: Any) -> TrainResult:
@@ -64,6 +65,7 @@ class TrainResult:
             stopped=bool(read("stopped", False)),
             stop_reason=read("stop_reason"),
             best=read("best"),
+            loss_tokens=read("loss_tokens"),
         )
 
     @classmethod

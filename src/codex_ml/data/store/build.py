@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import itertools
 import json
 import os
 import signal
@@ -29,14 +30,20 @@ from typing import IO, Any
 
 from codex_ml import fsio, publish
 from codex_ml.cache import CACHE_DIR_VARIABLE
+from codex_ml.data.chat import record_text
+from codex_ml.data.examples import Chat, PromptCompletion, Record, record_texts
 from codex_ml.data.store import leftovers
 from codex_ml.data.store.encode import batch_encoder
+from codex_ml.data.store.examples import example_encoder
 from codex_ml.data.store.fingerprint import FORMAT, is_unstable
 from codex_ml.data.store.layout import (
     CHECKED_FILES,
     EVAL_TEXTS,
     HEADER,
+    LOSS,
     MARKER,
+    MASK_FILES,
+    SPLITS,
     STORE_FILES,
     TokenStore,
     check_store,
@@ -243,17 +250,27 @@ def _write_store(
     temp: Path,
     folder: Path,
     fingerprint: str,
-    records: Iterable[tuple[bool, str]],
+    records: Iterable[tuple[bool, Record]],
     tokenizer: Any,
     meta: dict[str, Any],
     progress: bool,
     started: float,
 ) -> None:
-    """The store's files in ``temp``: the splits' ids, the held-out texts, the header last."""
-    method, encode = batch_encoder(tokenizer)  # refuses a vocab_size or eos_id that is no id
+    """The store's files in ``temp``: the splits' ids (and masks), the held-out texts, the header.
+
+    Instruction examples (not text) are seen at the first record: their ids get
+    a mask beside them (:mod:`.examples`); plain text gets exactly the files it
+    always had.
+    """
+    records, examples = _kind_of(records)
+    if examples:
+        method, encode = example_encoder(tokenizer)
+    else:
+        method, encode = batch_encoder(tokenizer)  # refuses a vocab_size or eos_id that is no id
     dtype = dtype_for(int(tokenizer.vocab_size))
     with _Progress(progress, folder) as bar:
-        counts = _write_splits(temp, records, encode, dtype, bar)
+        counts = _write_splits(temp, records, encode, dtype, bar, examples=examples)
+    files = (*CHECKED_FILES, *(MASK_FILES if examples else ()))
     header = {
         **meta,
         "format": FORMAT,
@@ -263,12 +280,23 @@ def _write_store(
         "eos_id": int(tokenizer.eos_id),
         "encoder": method,
         "splits": counts,
-        "files": {name: _recorded(temp / name) for name in CHECKED_FILES},
+        "files": {name: _recorded(temp / name) for name in files},
         "seconds": round(time.perf_counter() - started, 3),
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
     fsio.write_atomic(temp / HEADER, json.dumps(header, indent=2) + "\n")
     os.chmod(temp, 0o777 & ~_umask())  # the temporary folder was private (0700)
+
+
+def _kind_of(
+    records: Iterable[tuple[bool, Record]],
+) -> tuple[Iterable[tuple[bool, Record]], bool]:
+    """The records again (the first one read ahead), and whether they are examples."""
+    stream = iter(records)
+    first = next(stream, None)
+    if first is None:
+        return (), False
+    return itertools.chain([first], stream), not isinstance(first[1], str)
 
 
 def _recorded(path: Path) -> dict[str, Any]:
@@ -279,26 +307,28 @@ def _recorded(path: Path) -> dict[str, Any]:
 
 
 def _write_splits(
-    temp: Path, records: Iterable[tuple[bool, str]], encode: Any, dtype: str, bar: _Progress
+    temp: Path,
+    records: Iterable[tuple[bool, Record]],
+    encode: Any,
+    dtype: str,
+    bar: _Progress,
+    *,
+    examples: bool,
 ) -> dict[str, dict[str, int]]:
-    with (
-        open(temp / "train.bin", "xb") as train,
-        open(temp / "eval.bin", "xb") as held_out,
-        open(temp / EVAL_TEXTS, "x", encoding="utf-8") as texts,
-        _Pipeline() as pipeline,
-    ):
-        writers = (
-            _SplitWriter(train, encode, dtype, bar, pipeline),
-            _SplitWriter(held_out, encode, dtype, bar, pipeline),
+    with contextlib.ExitStack() as files:
+        ids = [files.enter_context(open(temp / f"{split}.bin", "xb")) for split in SPLITS]
+        masks = [files.enter_context(open(temp / name, "xb")) for name in MASK_FILES]
+        texts = files.enter_context(open(temp / EVAL_TEXTS, "x", encoding="utf-8"))
+        pipeline = files.enter_context(_Pipeline())
+        writers = tuple(
+            _SplitWriter(ids[i], masks[i] if examples else None, encode, dtype, bar, pipeline)
+            for i in range(len(SPLITS))
         )
         kept_chars = kept = 0
-        for index, (is_eval, text) in enumerate(records):
-            if not isinstance(text, str):
-                raise TypeError(
-                    f"record {index} from the data loader is a {type(text).__name__}, not a "
-                    "str; a data loader yields text records."
-                )
-            writers[is_eval].add(text)
+        for index, (is_eval, record) in enumerate(records):
+            _check_record(index, record, examples)
+            writers[is_eval].add(record)
+            text = record_text(record)
             if is_eval and kept < EVAL_TEXT_RECORDS and kept_chars + len(text) <= EVAL_TEXT_CHARS:
                 texts.write(json.dumps(text, ensure_ascii=False) + "\n")
                 kept_chars += len(text)
@@ -306,10 +336,29 @@ def _write_splits(
         for writer in writers:
             writer.flush()
         pipeline.drain()
-        return {
-            split: {"tokens": writer.tokens, "records": writer.records, "bytes": writer.bytes}
-            for split, writer in zip(("train", "eval"), writers, strict=True)
-        }
+    if not examples:
+        for name in MASK_FILES:
+            (temp / name).unlink()  # a store of text is what it always was
+    return {split: writer.counts() for split, writer in zip(SPLITS, writers, strict=True)}
+
+
+def _check_record(index: int, record: Any, examples: bool) -> None:
+    """A record is text, or (in a store of examples) an instruction example: never a mix."""
+    if isinstance(record, str) and not examples:
+        return
+    if isinstance(record, PromptCompletion | Chat) and examples:
+        return
+    if isinstance(record, str | PromptCompletion | Chat):
+        kind = "text" if isinstance(record, str) else "an instruction example"
+        first = "instruction examples" if examples else "text"
+        raise TypeError(
+            f"record {index} from the data loader is {kind}, but the records before it were "
+            f"{first}; a data loader yields one or the other."
+        )
+    raise TypeError(
+        f"record {index} from the data loader is a {type(record).__name__}, not a str; a data "
+        "loader yields text records (or instruction examples: codex_ml.data.examples)."
+    )
 
 
 class _Pipeline:
@@ -350,25 +399,33 @@ _IN_FLIGHT = 2
 
 
 class _SplitWriter:
-    """Collects one split's records into batches and appends their ids to its file."""
+    """Collects one split's records into batches and appends their ids (and flags) to its files."""
 
     def __init__(
-        self, handle: IO[bytes], encode: Any, dtype: str, bar: _Progress, pipeline: _Pipeline
+        self,
+        handle: IO[bytes],
+        mask: IO[bytes] | None,
+        encode: Any,
+        dtype: str,
+        bar: _Progress,
+        pipeline: _Pipeline,
     ) -> None:
         self.handle = handle
+        self.mask = mask  # None for text: no flags
         self.encode = encode
         self.dtype = dtype
         self.bar = bar
         self.pipeline = pipeline
-        self.pending: list[str] = []
+        self.pending: list[Any] = []
         self.pending_chars = 0
         self.tokens = 0
         self.records = 0
-        self.bytes = 0  # UTF-8 bytes of the records: what bits per byte divides by
+        self.bytes = 0  # UTF-8 bytes of the text records: what bits per byte divides by
+        self.loss_tokens = 0
 
-    def add(self, text: str) -> None:
-        self.pending.append(text)
-        self.pending_chars += len(text)
+    def add(self, record: Record) -> None:
+        self.pending.append(record)
+        self.pending_chars += sum(map(len, record_texts(record)))
         if self.pending_chars >= BATCH_CHARS:
             self.flush()
 
@@ -380,13 +437,33 @@ class _SplitWriter:
         self.pending_chars = 0
         self.pipeline.submit(lambda: self._write(batch, chars))
 
-    def _write(self, batch: list[str], chars: int) -> None:
-        ids = self.encode(batch)  # checked: ints below the tokenizer's vocab_size
+    def _write(self, batch: list[Any], chars: int) -> None:
+        if self.mask is None:
+            ids = self.encode(batch)  # checked: ints below the tokenizer's vocab_size
+            self.records += sum(1 for t in batch if t)
+            self.bytes += len("".join(batch).encode("utf-8", "surrogatepass"))
+        else:
+            ids, flags = self.encode(batch)
+            self.mask.write(flags.tobytes())
+            self.loss_tokens += int(((flags & LOSS) != 0).sum())
+            self.records += len(batch)
         self.handle.write(ids.astype(self.dtype, copy=False).tobytes())
         self.tokens += len(ids)
-        self.records += sum(1 for t in batch if t)
-        self.bytes += len("".join(batch).encode("utf-8", "surrogatepass"))
         self.bar.update(chars + len(batch), len(ids))
+
+    def counts(self) -> dict[str, int]:
+        """The split's counts for the header.
+
+        A store of text counts its UTF-8 bytes (what bits per byte divides by); a
+        masked store counts the tokens that carry the loss instead, since the bytes
+        of a prompt and its template are not what its loss predicts.
+        """
+        counts = {"tokens": self.tokens, "records": self.records}
+        if self.mask is None:
+            counts["bytes"] = self.bytes
+        else:
+            counts["loss_tokens"] = self.loss_tokens
+        return counts
 
 
 class _Progress:

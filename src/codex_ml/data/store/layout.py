@@ -7,16 +7,22 @@ A store is a folder::
     train.bin          the training split's ids, one flat array (uint16 or uint32)
     eval.bin           the held-out split's ids (may be empty)
     eval_texts.jsonl   the first held-out records as text (bounded), for text metrics
+    train.mask         instruction data only: a flag byte per id of train.bin (LOSS, START;
+    eval.mask          see codex_ml.data.store.examples), and likewise for eval.bin
 
 ``header.json`` holds the format, the fingerprint (the folder's name under the
 cache), the tokenizer's and the data's fingerprints, the dtype, each split's
-token, record and UTF-8 byte counts, the codex-ml version, and the size and checksum of
-every other file (:data:`CHECKED_FILES`). :func:`check_store` uses a folder
-only if all of that holds: no mark or a missing or unreadable header (a
-half-written or foreign folder), another fingerprint (stale), a dtype that is
-not an id dtype or does not fit the vocabulary, a file of the wrong size
-(truncated), a checksum that does not match (damaged) or a sampled id outside
-the vocabulary each make it refuse, with the reason. Every file is read
+token and record counts (with, for text, its UTF-8 byte count and, for
+instruction data, the tokens that carry the loss), the codex-ml version, and
+the size and checksum of every other file (:data:`CHECKED_FILES`, and
+:data:`MASK_FILES` for instruction data: a store of plain text has none, and is
+exactly what it was before masks existed).
+:func:`check_store` uses a folder only if all of that holds: no mark or a
+missing or unreadable header (a half-written or foreign folder), another
+fingerprint (stale), a dtype that is not an id dtype or does not fit the
+vocabulary, a file of the wrong size (truncated), a checksum that does not
+match (damaged), a sampled id outside the vocabulary or a sampled byte of a
+mask that is no flag each make it refuse, with the reason. Every file is read
 through :mod:`codex_ml.regularfile`: a named pipe, a device or a link in a
 store is damage, never something to block on or read without end.
 
@@ -45,10 +51,19 @@ SPLITS = ("train", "eval")
 EVAL_TEXTS = "eval_texts.jsonl"
 #: The files the header records the size and checksum of.
 CHECKED_FILES = (*(f"{s}.bin" for s in SPLITS), EVAL_TEXTS)
+#: The loss masks of instruction data: one flag byte per id, beside each split's ids.
+MASK_FILES = tuple(f"{s}.mask" for s in SPLITS)
 #: Every name a store holds.
-STORE_FILES = frozenset({MARKER, HEADER, *CHECKED_FILES})
+STORE_FILES = frozenset({MARKER, HEADER, *CHECKED_FILES, *MASK_FILES})
 #: The dtypes a store keeps ids in, and their sizes.
 ID_DTYPES = {"uint16": 2, "uint32": 4}
+#: The dtype of a mask, and its flags: a token that carries the loss, an example's first token.
+MASK_DTYPE = "uint8"
+LOSS = 1
+START = 2
+#: The highest flag byte, plus one.
+FLAG_LIMIT = (LOSS | START) + 1
+_ITEM_SIZES = {**ID_DTYPES, MASK_DTYPE: 1}
 #: The most a header or a mark can hold (a header lists the data's files: it can grow).
 HEADER_LIMIT = 64 << 20
 MARKER_LIMIT = 4096
@@ -116,13 +131,19 @@ def checksum(
         chunk = handle.read(length)
         h.update(chunk)
         if vocab_size is not None and chunk:
-            ids = np.frombuffer(chunk[: len(chunk) // ID_DTYPES[dtype] * ID_DTYPES[dtype]], dtype)
+            size = _ITEM_SIZES[dtype]
+            ids = np.frombuffer(chunk[: len(chunk) // size * size], dtype)
             if len(ids) and int(ids.max()) >= vocab_size:
-                raise ValueError(
-                    f"it holds id {int(ids.max())}, outside the vocabulary of {vocab_size} its "
-                    f"header claims (dtype {dtype})"
-                )
+                raise ValueError(_out_of_range(int(ids.max()), vocab_size, dtype))
     return h.hexdigest()[:32]
+
+
+def _out_of_range(value: int, limit: int, dtype: str) -> str:
+    if dtype == MASK_DTYPE:
+        return f"it holds the flag byte {value}; a mask holds flags below {limit}"
+    return (
+        f"it holds id {value}, outside the vocabulary of {limit} its header claims (dtype {dtype})"
+    )
 
 
 @dataclass(frozen=True)
@@ -147,12 +168,27 @@ class TokenStore:
         return int(self.header["splits"][split]["records"])
 
     def text_bytes(self, split: str) -> int | None:
-        """UTF-8 bytes of the split's records (None: a store written before they were counted)."""
+        """UTF-8 bytes of the split's text records.
+
+        None for a store written before they were counted, and for a masked store:
+        the bytes its loss predicts are not the bytes of its records.
+        """
         counted = self.header["splits"][split].get("bytes")
         return None if counted is None else int(counted)
 
+    @property
+    def masked(self) -> bool:
+        """Whether the store holds instruction data: ids with a loss mask (and boundaries)."""
+        return MASK_FILES[0] in self.header["files"]
+
+    def loss_tokens(self, split: str) -> int:
+        """The split's tokens that carry the loss: all of them, unless the store is masked."""
+        counts = self.header["splits"][split]
+        return int(counts.get("loss_tokens", counts["tokens"]))
+
     def size_bytes(self) -> int:
-        return sum(int(self.header["files"][f"{split}.bin"]["bytes"]) for split in SPLITS)
+        names = [f"{split}.bin" for split in SPLITS] + (list(MASK_FILES) if self.masked else [])
+        return sum(int(self.header["files"][name]["bytes"]) for name in names)
 
     def ids(self, split: str) -> Any:
         """The split's ids as a read-only ``numpy.memmap`` (an empty array when it has none)."""
@@ -163,6 +199,18 @@ class TokenStore:
         name = f"{split}.bin"
         with open_regular(self.path / name, limit=int(self.header["files"][name]["bytes"])) as f:
             return np.memmap(f, dtype=self.dtype, mode="r")
+
+    def flags(self, split: str) -> Any:
+        """The split's flags (:data:`LOSS`, :data:`START`) as a read-only memmap; None unmasked."""
+        import numpy as np
+
+        if not self.masked:
+            return None
+        if self.tokens(split) == 0:
+            return np.empty(0, dtype=MASK_DTYPE)
+        name = f"{split}.mask"
+        with open_regular(self.path / name, limit=int(self.header["files"][name]["bytes"])) as f:
+            return np.memmap(f, dtype=MASK_DTYPE, mode="r")
 
     def eval_texts(self) -> list[str]:
         """The held-out records kept as text (the first ones, up to the store's limit)."""
@@ -205,16 +253,29 @@ def check_store(folder: Path, fingerprint: str) -> TokenStore:
         )
     try:
         vocab_size, dtype = _id_type(header)
+        masked = MASK_FILES[0] in header["files"]
         for split in SPLITS:
-            expected = int(header["splits"][split]["tokens"]) * ID_DTYPES[dtype]
-            if int(header["files"][f"{split}.bin"]["bytes"]) != expected:
-                raise ValueError(f"its header.json gives {split}.bin a size its counts do not")
-        for name in CHECKED_FILES:
-            ids = {"vocab_size": vocab_size, "dtype": dtype} if name.endswith(".bin") else {}
-            _check_file(folder / name, header["files"][name], ids)
+            tokens = int(header["splits"][split]["tokens"])
+            sizes = {f"{split}.bin": tokens * ID_DTYPES[dtype]}
+            if masked:
+                sizes[f"{split}.mask"] = tokens
+            for name, expected in sizes.items():
+                if int(header["files"][name]["bytes"]) != expected:
+                    raise ValueError(f"its header.json gives {name} a size its counts do not")
+        for name in (*CHECKED_FILES, *(MASK_FILES if masked else ())):
+            _check_file(folder / name, header["files"][name], _values_of(name, vocab_size, dtype))
     except (KeyError, TypeError) as exc:
         raise ValueError(f"its header.json lacks {exc}") from None
     return TokenStore(folder, header)
+
+
+def _values_of(name: str, vocab_size: int, dtype: str) -> dict[str, Any]:
+    """What the values of file ``name`` must be below, and their dtype (none for texts)."""
+    if name.endswith(".bin"):
+        return {"vocab_size": vocab_size, "dtype": dtype}
+    if name.endswith(".mask"):
+        return {"vocab_size": FLAG_LIMIT, "dtype": MASK_DTYPE}
+    return {}
 
 
 def _id_type(header: dict[str, Any]) -> tuple[int, str]:
@@ -264,6 +325,10 @@ class TokenSplit:
 
     def token_ids(self) -> Any:
         return self.store.ids(self.split)
+
+    def token_flags(self) -> Any:
+        """The split's flags (a loss mask and example starts); None for plain text."""
+        return self.store.flags(self.split)
 
     def __repr__(self) -> str:
         return f"<{self.split} split of token store {self.store.path}>"
