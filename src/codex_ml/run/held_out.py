@@ -129,6 +129,7 @@ def score_held_out(
 
     from codex_ml.models.sampling import context_length
     from codex_ml.training.eval_batches import eval_batches
+    from codex_ml.training.examples import without_kv_cache
 
     limit = context_length(model)
     block_size = min(block_size, limit) if limit else block_size
@@ -142,7 +143,8 @@ def score_held_out(
     cap = None if whole else max_tokens
     batches = _batches(tokenizer, held_out, block_size, batch_size, max_tokens)
     scoring = eval_batches(model, batches, device=next(model.parameters()).device)
-    with closing(scoring):  # put back the model's train mode at once when the cap stops early
+    # Packed examples stay apart in a Hugging Face model only when it builds no KV cache.
+    with closing(scoring), without_kv_cache(model):  # train mode back at once if the cap stops
         for batch in scoring:
             nlls, predicted, targets = _scored(batch, None if cap is None else cap - result.tokens)
             nll_sum += nlls.double().sum()

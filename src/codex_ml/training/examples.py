@@ -234,6 +234,14 @@ def packed_examples(model: torch.nn.Module, blocks: Any) -> Iterator[None]:
         yield
         return
     check_positions_accepted(model)
+    with without_kv_cache(model):
+        yield
+
+
+@contextmanager
+def without_kv_cache(model: torch.nn.Module) -> Iterator[None]:
+    """A Hugging Face model that builds no KV cache for the block (``config.use_cache`` put
+    back after): ``transformers`` keeps packed examples apart only when there is none."""
     config = getattr(model, "config", None)
     use_cache = getattr(config, "use_cache", None)
     if use_cache:
