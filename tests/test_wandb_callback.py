@@ -274,3 +274,9 @@ def test_plugins_list_marks_wandb_as_needing_its_extra(tmp_path: Path) -> None:
     assert "builtin (needs the wandb extra)" in row
     tensorboard = next(line for line in listing.stdout.splitlines() if line.startswith("tensor"))
     assert "needs" not in tensorboard
+
+
+def test_name_is_the_run_name_for_python_callers() -> None:
+    from codex_ml.registry import get_callback
+
+    assert get_callback("wandb", name="my-run", project="p", tags=["a"]).run_name == "my-run"

@@ -48,13 +48,16 @@ class WandbCallback:
         entity: str | None = None,
         run_name: str | None = None,
         tags: Sequence[str] = (),
+        name: str | None = None,
     ) -> None:
+        """``name`` is ``run_name`` for Python callers (``get_callback("wandb", name=...)``); in
+        a config fragment ``name`` is the registry key, so presets use ``run_name``."""
         import wandb  # missing: the "wandb" extra, named before training
 
         self._wandb: Any = wandb
         self.project: str | None = project
         self.entity: str | None = entity
-        self.run_name: str | None = run_name
+        self.run_name: str | None = run_name if run_name is not None else name
         self.tags: tuple[str, ...] = tuple(str(tag) for tag in tags)
         self._run: Any = None
         if wandb_mode() in ONLINE_MODES:

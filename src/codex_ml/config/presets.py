@@ -103,6 +103,7 @@ def factory_preset(
         for name, p in (signature.parameters.items() if signature else ())
         if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
         and name not in skipped
+        and name != "name"  # a fragment's `name` is the registry key, never a parameter
         and _representable(p.default)
     )
     return FactoryPreset(registry.kind, info.key, _first_line(doc or info.doc or ""), parameters)
