@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from typing import Any
 
-from codex_ml.adapters.parameters import TrainsParameters
+from codex_ml.adapters.parameters import TrainsParameters, name_patterns
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -27,16 +27,11 @@ class Freeze(TrainsParameters):
     trainable: Sequence[str] | None = None
 
     def __post_init__(self) -> None:
-        globs = self.trainable
-        if isinstance(globs, str):
-            globs = [globs]
-        if globs is not None:
-            if not globs or not all(isinstance(g, str) and g.strip() for g in globs):
-                raise ValueError(
-                    f"freeze trainable={self.trainable!r} must be a non-empty list of globs over "
-                    "parameter names (blocks.3.*, lm_head.*), or null for the norm layers."
-                )
-            globs = tuple(g.strip() for g in globs)
+        globs = name_patterns(
+            self.trainable,
+            f"freeze trainable={self.trainable!r} must be a non-empty list of globs over "
+            "parameter names (blocks.3.*, lm_head.*), or null for the norm layers.",
+        )
         object.__setattr__(self, "trainable", globs)
 
     def apply(self, model: Any) -> Any:

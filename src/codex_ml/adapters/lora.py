@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from codex_ml.adapters.parameters import TrainsParameters
+from codex_ml.adapters.parameters import TrainsParameters, name_patterns
 
 #: LoRA's place in codex-ml's decoder when no target_modules are given: every attention
 #: layer's fused q/k/v projection and its output projection.
@@ -51,16 +51,11 @@ class LoRA(TrainsParameters):
             raise ValueError(f"LoRA alpha={self.alpha!r} must be a number > 0.")
         if not _number(self.dropout) or not 0 <= self.dropout < 1:
             raise ValueError(f"LoRA dropout={self.dropout!r} must be a number in [0, 1).")
-        targets = self.target_modules
-        if isinstance(targets, str):
-            targets = [targets]  # one name given as a plain value on the command line
-        if targets is not None:
-            if not targets or not all(isinstance(t, str) and t.strip() for t in targets):
-                raise ValueError(
-                    f"LoRA target_modules={self.target_modules!r} must be a non-empty list of "
-                    "module names (attn.qkv, c_attn, q_proj...), or null for the model's default."
-                )
-            targets = tuple(t.strip() for t in targets)
+        targets = name_patterns(
+            self.target_modules,
+            f"LoRA target_modules={self.target_modules!r} must be a non-empty list of "
+            "module names (attn.qkv, c_attn, q_proj...), or null for the model's default.",
+        )
         object.__setattr__(self, "target_modules", targets)
 
     # --- the protocol --------------------------------------------------------------------------

@@ -12,6 +12,17 @@ from collections.abc import Mapping
 from typing import Any
 
 
+def name_patterns(value: Any, refusal: str) -> tuple[str, ...] | None:
+    """A setting that names modules or parameters: None, one name (as a plain command-line
+    value gives it) or a non-empty list of names, as a tuple; ``ValueError(refusal)`` else."""
+    names = [value] if isinstance(value, str) else value
+    if names is None:
+        return None
+    if not names or not all(isinstance(n, str) and n.strip() for n in names):
+        raise ValueError(refusal)
+    return tuple(n.strip() for n in names)
+
+
 def trained_parameters(model: Any) -> dict[str, Any]:
     """Every parameter of ``model`` that requires a gradient, by name (a tied one once)."""
     return {name: p for name, p in model.named_parameters() if p.requires_grad}
